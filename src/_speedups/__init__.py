@@ -1,0 +1,1 @@
+"""Compiled twins of nanasqlite's hot paths; import them through ``nanasqlite._native``."""

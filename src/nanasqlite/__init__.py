@@ -1,0 +1,40 @@
+"""nanasqlite: a dict-like persistent key-value store on SQLite, with GIL-free batch paths and an async facade.
+
+>>> from nanasqlite import NanaSQLite
+>>> with NanaSQLite(":memory:") as db:
+...     db["user"] = {"name": "Nana", "age": 20}
+...     print(db["user"])
+{'name': 'Nana', 'age': 20}
+"""
+
+from __future__ import annotations
+
+from ._native import NATIVE
+from .cache import CacheType
+from .core import NanaSQLite
+from .exceptions import (
+    NanaSQLiteCacheError,
+    NanaSQLiteClosedError,
+    NanaSQLiteConnectionError,
+    NanaSQLiteDatabaseError,
+    NanaSQLiteError,
+    NanaSQLiteLockError,
+    NanaSQLiteTransactionError,
+    NanaSQLiteValidationError,
+)
+
+__version__ = "1.7.0"
+
+__all__ = [
+    "NATIVE",
+    "NanaSQLite",
+    "CacheType",
+    "NanaSQLiteError",
+    "NanaSQLiteValidationError",
+    "NanaSQLiteDatabaseError",
+    "NanaSQLiteTransactionError",
+    "NanaSQLiteConnectionError",
+    "NanaSQLiteLockError",
+    "NanaSQLiteCacheError",
+    "NanaSQLiteClosedError",
+]

@@ -1,0 +1,58 @@
+"""Pure-Python twin of ``nanasqlite._speedups._front``: the cache-hit fast paths of the store.
+
+``CacheFront`` is the base class of the store. It answers ``db[key]``, ``db.get(key)`` and ``key in db`` from
+the ``_hot`` dict of decoded values and hands everything else to the subclass's ``_miss``/``_miss_contains``.
+``probe`` splits many keys into cache hits and misses in one loop, for ``batch_get``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+_NOT_FOUND: Any = object()
+
+
+class CacheFront:
+    __slots__ = ("_hot",)
+
+    _hot: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return self._hot[key]
+        except KeyError:
+            return self._miss(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._hot.get(key, _NOT_FOUND)
+        if value is _NOT_FOUND:
+            return self._miss_get(key, default)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._hot:
+            return True
+        return self._miss_contains(key)
+
+    def _miss(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def _miss_get(self, key: str, default: Any) -> Any:
+        raise NotImplementedError
+
+    def _miss_contains(self, key: object) -> bool:
+        raise NotImplementedError
+
+
+def probe(hot: dict[str, Any], keys: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+    """Return ``(hits, misses)``: the cached values of ``keys`` and, in order, the keys not in ``hot``."""
+    hits: dict[str, Any] = {}
+    misses: list[str] = []
+    for key in keys:
+        value = hot.get(key, _NOT_FOUND)
+        if value is _NOT_FOUND:
+            misses.append(key)
+        else:
+            hits[key] = value
+    return hits, misses

@@ -1,0 +1,684 @@
+"""``NanaSQLite``: a dict that lives in a SQLite file.
+
+Every write is committed before it returns (or, inside a transaction, when the transaction commits); reads are
+answered from an in-memory cache of decoded values. The mapping knows no SQL: it talks to ``storage.KVTable``.
+
+Values read from the store are the cached objects themselves, so reads cost a dict lookup. Mutating such an
+object in place changes what later reads in this process return but not the file: write it back with
+``db[key] = value`` (or use ``patch``), or ``copy.deepcopy`` it first. Writes never alias the caller's object:
+the store keeps the JSON text it wrote and decodes it on the next read.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+from ._native import codec, front
+from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
+from .exceptions import (
+    NanaSQLiteClosedError,
+    NanaSQLiteDatabaseError,
+    NanaSQLiteTransactionError,
+    NanaSQLiteValidationError,
+)
+from .options import Options
+from .sql import SQLMixin
+from .storage import Connection, KVTable, encode_value
+
+__all__ = ["NanaSQLite"]
+
+_NO_DEFAULT: Any = object()
+_PYDANTIC_MODEL = "__pydantic_model__"
+_PYDANTIC_DATA = "__pydantic_data__"
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str):
+        raise TypeError(f"keys must be str, not {type(key).__name__}")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type: ignore[misc]
+    """A persistent dict on a SQLite table ``key TEXT PRIMARY KEY, value TEXT`` (JSON values).
+
+    >>> db = NanaSQLite(":memory:")
+    >>> db["user"] = {"name": "Nana", "age": 20}
+    >>> db["user"]["name"]
+    'Nana'
+    >>> "user" in db, len(db)
+    (True, 1)
+    >>> db.close()
+    """
+
+    def __init__(
+        self,
+        db_path: str,
+        table: str = "data",
+        bulk_load: bool = False,
+        optimize: bool = True,
+        cache_size_mb: int = 64,
+        strict_sql_validation: bool = True,
+        *,
+        cache_strategy: CacheType | str = CacheType.UNBOUNDED,
+        cache_size: int | None = None,
+        cache_ttl: float | None = None,
+        busy_timeout: float = 5.0,
+        lock_timeout: float | None = None,
+        allowed_sql_functions: Iterable[str] | None = None,
+        forbidden_sql_functions: Iterable[str] | None = None,
+        max_clause_length: int = 1000,
+    ) -> None:
+        if not isinstance(db_path, str):
+            raise TypeError(f"db_path must be a str, not {type(db_path).__name__}")
+        options = Options(
+            optimize=bool(optimize),
+            cache_size_mb=cache_size_mb,
+            busy_timeout=busy_timeout,
+            lock_timeout=lock_timeout,
+            cache_strategy=cache_strategy,
+            cache_size=cache_size,
+            cache_ttl=cache_ttl,
+            strict_sql_validation=bool(strict_sql_validation),
+            allowed_sql_functions=allowed_sql_functions,  # type: ignore[arg-type]
+            forbidden_sql_functions=forbidden_sql_functions,  # type: ignore[arg-type]
+            max_clause_length=max_clause_length,
+        )
+        policy = make_cache(cache_strategy, cache_size, cache_ttl)
+        conn = Connection(
+            db_path,
+            optimize=options.optimize,
+            cache_size_mb=options.cache_size_mb,
+            busy_timeout=options.busy_timeout,
+            lock_timeout=options.lock_timeout,
+        )
+        try:
+            self._setup(conn, table, options, policy, bulk_load, owner=True)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _setup(
+        self, conn: Connection, table: str, options: Options, policy: CachePolicy, bulk_load: bool, owner: bool
+    ) -> None:
+        self._closed = True  # until the table exists
+        self._hot = {}
+        self._db_path = conn.path
+        self._conn = conn
+        self._lock = conn.lock
+        self._options = options
+        self._owner = owner
+        self._bulk_load = bool(bulk_load)
+        with self._lock:
+            self._kv = KVTable(conn, table)
+        self._table = table
+        self._cache = policy
+        self._hot = policy.hot
+        self._closed = False
+        conn.stores[id(self)] = self
+        if bulk_load:
+            self.load_all()
+
+    # -- state --------------------------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._closed:
+            raise NanaSQLiteClosedError(f"the store {self._db_path!r} (table {self._table!r}) is closed")
+
+    def _mark_closed(self) -> None:
+        self._closed = True
+        self._cache = make_cache()
+        self._hot = self._cache.hot
+
+    def close(self) -> None:
+        """Close the store; closing the store that opened the file closes its sub-tables too. Idempotent.
+
+        An open transaction is rolled back.
+        """
+        if self._owner:
+            self._conn.close()
+        self._mark_closed()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> NanaSQLite:
+        self._check()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"cached={len(self._cache)}"
+        return f"{type(self).__name__}({self._db_path!r}, table={self._table!r}, {state})"
+
+    # -- cache plumbing -----------------------------------------------------------------------------------
+
+    def _decode(self, key: str, text: str | None) -> Any:
+        if text is None:
+            return None
+        try:
+            return codec.loads(text)
+        except ValueError as exc:
+            raise NanaSQLiteDatabaseError(f"the stored value of key {key!r} is not valid JSON: {exc}") from exc
+
+    def _filling(self) -> bool:
+        # Inside a transaction the cache is neither filled nor updated: other threads could otherwise see
+        # data that is not committed yet, and a rollback would leave it behind.
+        return self._conn.depth == 0
+
+    def _resolve(self, key: str, decode: bool = True) -> Any:
+        """The value of ``key`` (``Raw`` when not ``decode``), or ``ABSENT``. Caller holds the lock."""
+        self._check()
+        cache = self._cache
+        entry = cache.lookup(key)
+        if entry is MISS:
+            text = self._kv.get(key)
+            if text is False:
+                if self._filling():
+                    cache.put_absent(key)
+                return ABSENT
+            if not decode:
+                if self._filling():
+                    cache.put_raw(key, text)  # type: ignore[arg-type]
+                return Raw(text)  # type: ignore[arg-type]
+            entry = Raw(text)  # type: ignore[arg-type]
+        if decode and type(entry) is Raw:
+            value = self._decode(key, entry.text)
+            if self._filling():
+                cache.put(key, value)
+            return value
+        return entry
+
+    def _written(self, keys: list[str], texts: list[str]) -> None:
+        if self._filling():
+            self._cache.put_raw_many(keys, texts)
+        else:
+            for key in keys:
+                self._cache.discard(key)
+
+    def _removed(self, keys: Iterable[str]) -> None:
+        filling = self._filling()
+        for key in keys:
+            if filling:
+                self._cache.put_absent(key)
+            else:
+                self._cache.discard(key)
+
+    # The CacheFront base calls these when ``_hot`` cannot answer.
+
+    def _miss(self, key: str) -> Any:
+        if not isinstance(key, str):
+            self._check()
+            raise KeyError(key)
+        with self._lock:
+            value = self._resolve(key)
+        if value is ABSENT:
+            raise KeyError(key)
+        return value
+
+    def _miss_get(self, key: str, default: Any) -> Any:
+        if not isinstance(key, str):
+            self._check()
+            return default
+        with self._lock:
+            value = self._resolve(key)
+        return default if value is ABSENT else value
+
+    def _miss_contains(self, key: object) -> bool:
+        if not isinstance(key, str):
+            self._check()
+            return False
+        with self._lock:
+            return self._resolve(key, decode=False) is not ABSENT
+
+    # -- the mapping protocol -----------------------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check()
+        _check_key(key)
+        text = encode_value(key, value)
+        with self._lock:
+            self._check()
+            self._kv.put(key, text)
+            self._written([key], [text])
+
+    def __delitem__(self, key: str) -> None:
+        self._check()
+        _check_key(key)
+        with self._lock:
+            self._check()
+            if not self._kv.delete(key):
+                self._removed([key])
+                raise KeyError(key)
+            self._removed([key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        self._check()
+        with self._lock:
+            self._check()
+            return self._kv.count()
+
+    def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
+        if isinstance(other, Mapping):
+            return self.to_dict() == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        """All keys, in key order (a list, as in 1.6)."""
+        self._check()
+        with self._lock:
+            self._check()
+            return self._kv.keys()
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        """All ``(key, value)`` pairs of the store, in key order, whatever the cache holds."""
+        self._check()
+        with self._lock:
+            self._check()
+            rows = self._kv.items()
+            lookup = self._cache.lookup
+            out = []
+            for key, text in rows:
+                entry = lookup(key)
+                if entry is MISS or entry is ABSENT or type(entry) is Raw:
+                    entry = self._decode(key, text)
+                out.append((key, entry))
+            return out
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        """All values of the store, in key order."""
+        return [v for _, v in self.items()]
+
+    def iter_items(self, batch_size: int = 1000) -> Iterator[tuple[str, Any]]:
+        """Yield all pairs in key order, reading ``batch_size`` rows at a time; no lock is held between pages.
+
+        Changes made while iterating may or may not be seen by later pages.
+        """
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+            raise NanaSQLiteValidationError("batch_size must be a positive int")
+        after: str | None = None
+        while True:
+            with self._lock:
+                self._check()
+                rows = self._kv.page(after, batch_size)
+            for key, text in rows:
+                yield key, self._decode(key, text)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole store as a plain dict."""
+        return dict(self.items())
+
+    def copy(self) -> dict[str, Any]:
+        """A plain dict copy of the whole store (as in 1.6)."""
+        return self.to_dict()
+
+    def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
+        self._check()
+        _check_key(key)
+        with self._lock:
+            with self._conn.atomic():
+                value = self._resolve(key)
+                if value is not ABSENT:
+                    self._kv.delete(key)
+            if value is ABSENT:
+                if default is _NO_DEFAULT:
+                    raise KeyError(key)
+                return default
+            self._removed([key])
+            return value
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return the pair with the smallest key; ``KeyError`` when the store is empty."""
+        self._check()
+        with self._lock:
+            with self._conn.atomic():
+                row = self._kv.first()
+                if row is None:
+                    raise KeyError("popitem(): the store is empty")
+                self._kv.delete(row[0])
+            self._removed([row[0]])
+            return row[0], self._decode(row[0], row[1])
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._check()
+        _check_key(key)
+        with self._lock:
+            value = self._resolve(key)
+            if value is not ABSENT:
+                return value
+            self[key] = default
+            return default
+
+    def update(self, mapping: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+        """Write all pairs as one atomic batch (1.6 wrote them one by one)."""
+        self.batch_update(dict(mapping, **kwargs))
+
+    def clear(self) -> None:
+        """Delete every key of this table."""
+        self._check()
+        with self._lock:
+            self._check()
+            self._kv.clear()
+            self._cache.clear()
+
+    def flush(self, wait: bool = False) -> None:
+        """Every write is already committed when it returns; kept for compatibility with 1.6."""
+        self._check()
+
+    # -- batches ------------------------------------------------------------------------------------------
+
+    def batch_update(self, mapping: Mapping[str, Any]) -> None:
+        """Write all pairs in one transaction: a value that cannot be stored raises and nothing is written."""
+        self._check()
+        if not isinstance(mapping, Mapping):
+            raise TypeError(f"batch_update() takes a mapping, not {type(mapping).__name__}")
+        keys = list(mapping.keys())
+        for key in keys:
+            _check_key(key)
+        values = [mapping[k] for k in keys] if type(mapping) is not dict else list(mapping.values())
+        if not keys:
+            return
+        with self._lock:
+            self._check()
+            texts = self._kv.put_many(keys, values)
+            self._written(keys, texts)
+
+    def batch_update_partial(self, mapping: Mapping[str, Any]) -> dict[str, str]:
+        """Write every pair that can be stored, as one transaction; return ``{key: reason}`` for the others."""
+        self._check()
+        good: dict[str, Any] = {}
+        failed: dict[str, str] = {}
+        for key, value in mapping.items():
+            try:
+                _check_key(key)
+                encode_value(key, value)
+            except (TypeError, ValueError) as exc:
+                failed[key] = str(exc)
+            else:
+                good[key] = value
+        self.batch_update(good)
+        return failed
+
+    def batch_get(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The values of the keys that exist, in the order asked; one query for all cache misses."""
+        self._check()
+        keys = list(keys)
+        for key in keys:
+            _check_key(key)
+        hits, misses = front.probe(self._hot, keys)
+        if misses:
+            with self._lock:
+                self._check()
+                need = []
+                for key in misses:
+                    entry = self._cache.lookup(key)
+                    if entry is MISS:
+                        need.append(key)
+                    elif type(entry) is Raw:
+                        hits[key] = self._resolve(key)
+                    elif entry is not ABSENT:
+                        hits[key] = entry
+                if need:
+                    found = self._kv.get_many(need)
+                    filling = self._filling()
+                    for key in need:
+                        if key in found:
+                            value = hits[key] = self._decode(key, found[key])
+                            if filling:
+                                self._cache.put(key, value)
+                        elif filling:
+                            self._cache.put_absent(key)
+        if len(hits) == len(keys):
+            return hits
+        return {k: hits[k] for k in keys if k in hits}
+
+    def batch_delete(self, keys: Iterable[str]) -> None:
+        """Delete all keys in one transaction; keys that do not exist are ignored."""
+        self._check()
+        keys = list(keys)
+        for key in keys:
+            _check_key(key)
+        if not keys:
+            return
+        with self._lock:
+            self._check()
+            self._kv.delete_many(keys)
+            self._removed(keys)
+
+    # -- cache control ------------------------------------------------------------------------------------
+
+    def load_all(self) -> None:
+        """Read every row into the cache; values are decoded on their first access."""
+        self._check()
+        with self._lock:
+            self._check()
+            rows = self._kv.items()
+            if self._filling():
+                self._cache.put_raw_many([r[0] for r in rows], [r[1] for r in rows])
+
+    def refresh(self, key: str | None = None) -> None:
+        """Forget cached data (of ``key``, or all) so the next read sees the file; reload all under bulk_load."""
+        self._check()
+        if key is not None:
+            _check_key(key)
+            with self._lock:
+                self._cache.discard(key)
+            return
+        self.clear_cache()
+        if self._bulk_load:
+            self.load_all()
+
+    def is_cached(self, key: str) -> bool:
+        self._check()
+        return self._cache.is_cached(key)
+
+    def clear_cache(self) -> None:
+        """Drop the in-memory cache; the file is untouched."""
+        self._check()
+        with self._lock:
+            self._cache.clear()
+
+    def get_fresh(self, key: str, default: Any = None) -> Any:
+        """Read ``key`` from the file, bypassing and then updating the cache."""
+        self._check()
+        _check_key(key)
+        with self._lock:
+            self._cache.discard(key)
+            value = self._resolve(key)
+        return default if value is ABSENT else value
+
+    # -- transactions -------------------------------------------------------------------------------------
+
+    def begin_transaction(self) -> None:
+        """Start a transaction (a savepoint when one is already open). It belongs to the calling thread:
+        other threads wait for it to end before they touch the file."""
+        self._check()
+        self._conn.begin()
+
+    def commit(self) -> None:
+        self._check()
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        """Undo the innermost open transaction and drop every cache of this file."""
+        self._check()
+        self._conn.rollback()
+
+    def in_transaction(self) -> bool:
+        self._check()
+        return self._conn.depth > 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[NanaSQLite]:
+        """``with db.transaction():`` commits on success and rolls back on error; nesting uses savepoints."""
+        self.begin_transaction()
+        try:
+            yield self
+        except BaseException:
+            if self._conn.depth and not self._conn.closed:
+                self._conn.rollback()
+            raise
+        self.commit()
+
+    # -- atomic read-modify-write -------------------------------------------------------------------------
+
+    @contextmanager
+    def _read_modify_write(self, key: str) -> Iterator[list[Any]]:
+        """Hold the write lock of the file while the caller turns ``slot[0]`` (the stored value or ABSENT)
+        into a new value; other threads and processes wait."""
+        self._check()
+        _check_key(key)
+        with self._lock:
+            self._check()
+            with self._conn.atomic():
+                text = self._kv.get(key)
+                slot = [ABSENT if text is False else self._decode(key, text)]  # type: ignore[arg-type]
+                yield slot
+                new_text = encode_value(key, slot[0])
+                self._kv.put(key, new_text)
+            self._written([key], [new_text])
+
+    def increment(
+        self, key: str, amount: int | float = 1, *, field: str | None = None, default: int | float | None = None
+    ) -> Any:
+        """Add ``amount`` to a stored number (or to the number in ``field`` of a stored dict), atomically
+        across threads and processes, and return the new stored value. A missing key or field is
+        ``KeyError`` unless ``default`` gives its starting value."""
+        if not _number(amount):
+            raise NanaSQLiteValidationError(f"amount must be an int or float, not {type(amount).__name__}")
+        if default is not None and not _number(default):
+            raise NanaSQLiteValidationError(f"default must be an int or float, not {type(default).__name__}")
+        with self._read_modify_write(key) as slot:
+            stored = slot[0]
+            if field is None:
+                current = self._start(stored, default, key)
+                slot[0] = self._add(current, amount)
+            else:
+                if stored is ABSENT:
+                    if default is None:
+                        raise KeyError(key)
+                    stored = {}
+                if not isinstance(stored, dict):
+                    raise NanaSQLiteValidationError(f"stored value of {key!r} must be a dict to use field=")
+                current = self._start(stored.get(field, ABSENT), default, field)
+                slot[0] = {**stored, field: self._add(current, amount)}
+        return slot[0]
+
+    @staticmethod
+    def _start(current: Any, default: int | float | None, name: str) -> int | float:
+        if current is ABSENT:
+            if default is None:
+                raise KeyError(name)
+            return default
+        if not _number(current):
+            raise NanaSQLiteValidationError(
+                f"stored value must be an int or float, not {type(current).__name__}"
+            )
+        return current  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _add(current: int | float, amount: int | float) -> int | float:
+        result = current + amount
+        if isinstance(result, float) and result - result != 0.0:
+            raise NanaSQLiteValidationError("increment would store a non-finite number")
+        return result
+
+    def patch(self, key: str, changes: Mapping[str, Any], *, create: bool = False) -> Any:
+        """Merge ``changes`` into the dict stored at ``key`` (shallow), atomically; return the new value."""
+        if not isinstance(changes, Mapping):
+            raise NanaSQLiteValidationError(f"changes must be a mapping, not {type(changes).__name__}")
+        with self._read_modify_write(key) as slot:
+            stored = slot[0]
+            if stored is ABSENT:
+                if not create:
+                    raise KeyError(key)
+                stored = {}
+            if not isinstance(stored, dict):
+                raise NanaSQLiteValidationError(f"stored value of {key!r} must be a dict to patch it")
+            slot[0] = {**stored, **changes}
+        return slot[0]
+
+    # -- pydantic -----------------------------------------------------------------------------------------
+
+    def set_model(self, key: str, model: Any) -> None:
+        """Store a pydantic model with its class name, in the 1.6 format (fields in JSON mode)."""
+        if not hasattr(model, "model_dump") or not hasattr(type(model), "model_validate"):
+            raise TypeError(f"set_model() needs a pydantic model, not {type(model).__name__}")
+        cls = type(model)
+        self[key] = {
+            _PYDANTIC_MODEL: f"{cls.__module__}.{cls.__qualname__}",
+            _PYDANTIC_DATA: model.model_dump(mode="json"),
+        }
+
+    def get_model(self, key: str, model_class: type | None = None) -> Any:
+        """Rebuild a model stored by ``set_model`` (or a plain dict) as ``model_class``. Without a class, the
+        stored class name is looked up among already imported modules; nothing is imported for it."""
+        data = self[key]
+        stored_name = None
+        if isinstance(data, dict) and _PYDANTIC_MODEL in data and _PYDANTIC_DATA in data:
+            stored_name = data[_PYDANTIC_MODEL]
+            data = data[_PYDANTIC_DATA]
+        if model_class is None:
+            if not isinstance(stored_name, str):
+                raise NanaSQLiteValidationError(f"key {key!r} holds no model class name; pass model_class")
+            model_class = _find_model_class(stored_name)
+        validate = getattr(model_class, "model_validate", None)
+        if validate is None:
+            raise TypeError(f"{model_class!r} is not a pydantic model class")
+        return validate(data)
+
+    # -- sub-tables ---------------------------------------------------------------------------------------
+
+    def table(
+        self,
+        table_name: str,
+        cache_strategy: CacheType | str | None = None,
+        cache_size: int | None = None,
+        cache_ttl: float | None = None,
+    ) -> NanaSQLite:
+        """A store over another table of the same file and connection, with its own cache and this store's
+        settings (the cache options may be overridden). Closing this store closes it too."""
+        self._check()
+        options = self._options
+        strategy = options.cache_strategy if cache_strategy is None else cache_strategy
+        size = options.cache_size if cache_size is None else cache_size
+        ttl = options.cache_ttl if cache_ttl is None else cache_ttl
+        policy = make_cache(strategy, size, ttl)
+        child = type(self).__new__(type(self))
+        child._setup(self._conn, table_name, options, policy, bulk_load=False, owner=False)
+        return child
+
+
+def _find_model_class(name: str) -> type:
+    parts = name.split(".")
+    obj: Any = None
+    # "pkg.module.Outer.Inner": try the longest imported module prefix first.
+    for i in range(len(parts) - 1, 0, -1):
+        obj = sys.modules.get(".".join(parts[:i]))
+        for part in parts[i:]:
+            obj = getattr(obj, part, None)
+        if obj is not None:
+            break
+    if not isinstance(obj, type) or not hasattr(obj, "model_validate"):
+        raise NanaSQLiteValidationError(
+            f"model class {name!r} is not an imported pydantic model; pass model_class"
+        )
+    return obj

@@ -1,0 +1,55 @@
+"""The library's exceptions, with the names of the 1.6 package.
+
+Every error the store raises on purpose is a ``NanaSQLiteError``. Validation errors are also ``ValueError``
+so callers that catch the builtin keep working; a store used after ``close()`` raises ``NanaSQLiteClosedError``
+from every method.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NanaSQLiteError",
+    "NanaSQLiteValidationError",
+    "NanaSQLiteDatabaseError",
+    "NanaSQLiteTransactionError",
+    "NanaSQLiteConnectionError",
+    "NanaSQLiteClosedError",
+    "NanaSQLiteLockError",
+    "NanaSQLiteCacheError",
+]
+
+
+class NanaSQLiteError(Exception):
+    """Base class of every error raised by nanasqlite."""
+
+
+class NanaSQLiteValidationError(NanaSQLiteError, ValueError):
+    """An argument was rejected: an identifier, an SQL clause, an option or a stored value of the wrong shape."""
+
+
+class NanaSQLiteDatabaseError(NanaSQLiteError):
+    """SQLite reported an error; the APSW exception is kept in ``original_error``."""
+
+    def __init__(self, message: str, original_error: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.original_error = original_error
+
+
+class NanaSQLiteTransactionError(NanaSQLiteError):
+    """A transaction call out of order: commit or rollback with none open, close inside one."""
+
+
+class NanaSQLiteConnectionError(NanaSQLiteError):
+    """The connection could not be opened or is not usable."""
+
+
+class NanaSQLiteClosedError(NanaSQLiteConnectionError):
+    """The store (or the parent store of a sub-table) has been closed."""
+
+
+class NanaSQLiteLockError(NanaSQLiteError):
+    """A lock could not be taken in time."""
+
+
+class NanaSQLiteCacheError(NanaSQLiteError):
+    """The cache was configured or used wrongly."""

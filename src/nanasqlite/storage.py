@@ -1,0 +1,315 @@
+"""The SQLite side of the key-value store: one APSW connection, its lock, its transactions, and the KV tables.
+
+``Connection`` owns an ``apsw.Connection`` shared by a store and its sub-tables, the re-entrant lock that
+serialises them, and the transaction depth (nested transactions become savepoints). ``KVTable`` holds the
+statements of one ``key TEXT PRIMARY KEY, value TEXT`` table, the file format of the 1.6 package.
+Every APSW error leaves this module as ``NanaSQLiteDatabaseError`` with the original in ``original_error``.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from ._native import codec
+from .exceptions import (
+    NanaSQLiteClosedError,
+    NanaSQLiteConnectionError,
+    NanaSQLiteDatabaseError,
+    NanaSQLiteLockError,
+    NanaSQLiteTransactionError,
+    NanaSQLiteValidationError,
+)
+
+if TYPE_CHECKING:
+    from .core import NanaSQLite
+
+__all__ = ["Connection", "KVTable", "quote_identifier", "encode_value"]
+
+# SQLite's own limit on bound parameters per statement is 32766 in current versions; stay well below it.
+_IN_CHUNK = 500
+
+
+def quote_identifier(name: str, what: str = "table name") -> str:
+    """Return ``name`` as a quoted SQL identifier; reject what no SQLite identifier can be."""
+    if not isinstance(name, str):
+        raise NanaSQLiteValidationError(f"{what} must be a str, not {type(name).__name__}")
+    if not name or "\x00" in name or not name.strip():
+        raise NanaSQLiteValidationError(f"invalid {what}: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def encode_value(key: str, value: Any) -> str:
+    """The JSON text of ``value``, or the codec's error with the key named in it."""
+    try:
+        return codec.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"cannot store key {key!r}: {exc}") from None
+
+
+def database_error(exc: BaseException, doing: str) -> NanaSQLiteDatabaseError:
+    if isinstance(exc, apsw.ConnectionClosedError):
+        return NanaSQLiteClosedError("the database connection is closed")  # type: ignore[return-value]
+    return NanaSQLiteDatabaseError(f"{doing} failed: {exc}", original_error=exc)
+
+
+class _TimedLock:
+    """An RLock whose ``with`` gives up after ``timeout`` seconds with ``NanaSQLiteLockError``."""
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.RLock()
+        self.timeout = timeout
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=self.timeout):
+            raise NanaSQLiteLockError(f"could not take the store's lock within {self.timeout} s")
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def acquire(self) -> None:
+        self.__enter__()
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+class Connection:
+    """An APSW connection shared by a store and its sub-tables."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        optimize: bool,
+        cache_size_mb: int,
+        busy_timeout: float,
+        lock_timeout: float | None,
+    ) -> None:
+        self.path = path
+        try:
+            self.apsw = apsw.Connection(path)
+        except apsw.Error as exc:
+            raise NanaSQLiteConnectionError(f"cannot open database {path!r}: {exc}") from exc
+        self.lock: Any = threading.RLock() if lock_timeout is None else _TimedLock(lock_timeout)
+        self.closed = False
+        self.depth = 0  # open transactions: 1 = BEGIN, more = savepoints inside it
+        self.owner = 0  # thread ident of the transaction's owner while depth > 0
+        self.stores: weakref.WeakValueDictionary[int, NanaSQLite] = weakref.WeakValueDictionary()
+        self._optimize = optimize
+        self._cache_size_mb = cache_size_mb
+        self._busy_timeout = busy_timeout
+        self._configure()
+
+    def _configure(self) -> None:
+        try:
+            self.apsw.set_busy_timeout(int(self._busy_timeout * 1000))
+            if self._optimize:
+                for pragma in (
+                    "journal_mode = WAL",
+                    "synchronous = NORMAL",
+                    "temp_store = MEMORY",
+                    "mmap_size = 268435456",
+                    f"cache_size = {-int(self._cache_size_mb) * 1024}",
+                ):
+                    self.apsw.execute(f"PRAGMA {pragma}").fetchall()
+        except apsw.Error as exc:
+            self.apsw.close()
+            raise NanaSQLiteConnectionError(f"cannot set up database {self.path!r}: {exc}") from exc
+
+    def reopen(self) -> None:
+        """Close and reopen the file (after it was replaced on disk); every cache of it is dropped.
+        The caller holds the lock and has no transaction open."""
+        self.check()
+        self.apsw.close()
+        try:
+            self.apsw = apsw.Connection(self.path)
+        except apsw.Error as exc:
+            self.closed = True
+            raise NanaSQLiteConnectionError(f"cannot reopen database {self.path!r}: {exc}") from exc
+        self._configure()
+        self.invalidate_caches()
+
+    def check(self) -> apsw.Connection:
+        if self.closed:
+            raise NanaSQLiteClosedError("the database connection is closed")
+        return self.apsw
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            for store in list(self.stores.values()):
+                store._mark_closed()
+            mine = self.depth if self.owner == threading.get_ident() else 0
+            try:
+                if self.depth:
+                    self.apsw.execute("ROLLBACK")
+            except apsw.Error:
+                pass
+            self.depth = 0
+            self.apsw.close()
+            for _ in range(mine):  # the holds of the transaction this thread had open
+                self.lock.release()
+
+    def invalidate_caches(self) -> None:
+        for store in list(self.stores.values()):
+            store._cache.clear()
+
+    # Transactions. An open transaction holds the connection's lock, so other threads wait for it to end
+    # instead of writing into it; nested ones are savepoints. BEGIN IMMEDIATE takes SQLite's write lock up
+    # front, so a read-modify-write inside it never fails to upgrade (SQLITE_BUSY_SNAPSHOT in WAL mode) when
+    # another process wrote in between.
+
+    def begin(self) -> None:
+        self.lock.acquire()
+        try:
+            con = self.check()
+            if self.depth == 0:
+                con.execute("BEGIN IMMEDIATE")
+                self.owner = threading.get_ident()
+            else:
+                con.execute(f"SAVEPOINT nana_{self.depth}")
+        except apsw.Error as exc:
+            self.lock.release()
+            raise database_error(exc, "begin transaction") from exc
+        except BaseException:
+            self.lock.release()
+            raise
+        self.depth += 1
+
+    def _end_check(self, what: str) -> apsw.Connection:
+        con = self.check()
+        if self.depth == 0:
+            raise NanaSQLiteTransactionError(f"{what}() without an open transaction")
+        if self.owner != threading.get_ident():
+            raise NanaSQLiteTransactionError(f"{what}(): the open transaction belongs to another thread")
+        return con
+
+    def commit(self) -> None:
+        con = self._end_check("commit")
+        try:
+            con.execute("COMMIT" if self.depth == 1 else f"RELEASE nana_{self.depth - 1}")
+        except apsw.Error as exc:
+            raise database_error(exc, "commit") from exc
+        self.depth -= 1
+        self.lock.release()
+
+    def rollback(self) -> None:
+        con = self._end_check("rollback")
+        self.depth -= 1
+        try:
+            if self.depth == 0:
+                con.execute("ROLLBACK")
+            else:
+                con.execute(f"ROLLBACK TO nana_{self.depth}; RELEASE nana_{self.depth}")
+        except apsw.Error as exc:
+            raise database_error(exc, "rollback") from exc
+        finally:
+            self.invalidate_caches()
+            self.lock.release()
+
+    @contextmanager
+    def atomic(self) -> Iterator[apsw.Connection]:
+        """All-or-nothing for one operation: its own transaction, or a savepoint inside the caller's."""
+        self.begin()
+        try:
+            yield self.apsw
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+
+class KVTable:
+    """The statements of one key-value table. Callers hold ``Connection.lock``."""
+
+    def __init__(self, conn: Connection, table: str) -> None:
+        self.conn = conn
+        self.name = table
+        t = quote_identifier(table)
+        self._create = f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, value TEXT)"
+        self._get = f"SELECT value FROM {t} WHERE key = ?"
+        self._put = f"INSERT OR REPLACE INTO {t} (key, value) VALUES (?, ?)"
+        self._delete = f"DELETE FROM {t} WHERE key = ?"
+        self._keys = f"SELECT key FROM {t} ORDER BY key"
+        self._items = f"SELECT key, value FROM {t} ORDER BY key"
+        self._page = f"SELECT key, value FROM {t} WHERE key > ? ORDER BY key LIMIT ?"
+        self._first = f"SELECT key, value FROM {t} ORDER BY key LIMIT 1"
+        self._count = f"SELECT COUNT(*) FROM {t}"
+        self._clear = f"DELETE FROM {t}"
+        self._in = f"SELECT key, value FROM {t} WHERE key IN "
+        self._run(lambda con: con.execute(self._create), "create table")
+
+    def _run(self, fn: Callable[[apsw.Connection], Any], doing: str) -> Any:
+        con = self.conn.check()
+        try:
+            return fn(con)
+        except apsw.Error as exc:
+            raise database_error(exc, doing) from exc
+
+    def get(self, key: str) -> str | None | bool:
+        """The stored text, ``None`` for a stored SQL NULL, ``False`` when the key is absent."""
+        row = self._run(lambda con: con.execute(self._get, (key,)).fetchone(), "read")
+        return False if row is None else row[0]
+
+    def get_many(self, keys: list[str]) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+
+        def run(con: apsw.Connection) -> None:
+            for start in range(0, len(keys), _IN_CHUNK):
+                chunk = keys[start : start + _IN_CHUNK]
+                sql = self._in + "(" + ",".join("?" * len(chunk)) + ")"
+                found.update(con.execute(sql, chunk))
+
+        self._run(run, "batch read")
+        return found
+
+    def put(self, key: str, text: str) -> None:
+        self._run(lambda con: con.execute(self._put, (key, text)), "write")
+
+    def put_many(self, keys: list[str], values: list[Any]) -> list[str]:
+        """Encode and write a batch atomically; return the texts written. A bad value writes nothing."""
+        texts = [encode_value(k, v) for k, v in zip(keys, values)]
+        with self.conn.atomic():
+            self._run(lambda con: con.executemany(self._put, zip(keys, texts)), "batch write")
+        return texts
+
+    def delete(self, key: str) -> bool:
+        def run(con: apsw.Connection) -> bool:
+            con.execute(self._delete, (key,))
+            return bool(con.changes())
+
+        return bool(self._run(run, "delete"))
+
+    def delete_many(self, keys: list[str]) -> None:
+        with self.conn.atomic():
+            self._run(lambda con: con.executemany(self._delete, ((k,) for k in keys)), "batch delete")
+
+    def keys(self) -> list[str]:
+        return self._run(lambda con: [row[0] for row in con.execute(self._keys)], "read keys")  # type: ignore[no-any-return]
+
+    def items(self) -> list[tuple[str, str | None]]:
+        return self._run(lambda con: con.execute(self._items).fetchall(), "read items")  # type: ignore[no-any-return]
+
+    def page(self, after: str | None, limit: int) -> list[tuple[str, str | None]]:
+        if after is None:
+            sql, args = self._items + " LIMIT ?", (limit,)
+        else:
+            sql, args = self._page, (after, limit)
+        return self._run(lambda con: con.execute(sql, args).fetchall(), "read items")  # type: ignore[no-any-return]
+
+    def first(self) -> tuple[str, str | None] | None:
+        return self._run(lambda con: con.execute(self._first).fetchone(), "read")  # type: ignore[no-any-return]
+
+    def count(self) -> int:
+        return int(self._run(lambda con: con.execute(self._count).fetchone()[0], "count"))
+
+    def clear(self) -> None:
+        self._run(lambda con: con.execute(self._clear), "clear")
