@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "INT_MIN", "INT_MAX", "dumps", "loads"]
+__all__ = ["MAX_DEPTH", "INT_MIN", "INT_MAX", "dumps", "encode_many", "loads"]
 
 MAX_DEPTH = 255
 INT_MIN = -(2**63)
@@ -51,6 +52,11 @@ def dumps(value: Any) -> str:
         except UnicodeEncodeError:
             raise ValueError("strings must not contain lone surrogates") from None
     return text
+
+
+def encode_many(values: Iterable[Any]) -> list[str]:
+    """``[dumps(v) for v in values]``: the first value that cannot be stored raises."""
+    return [dumps(v) for v in values]
 
 
 def loads(text: str | bytes) -> Any:
@@ -77,7 +83,8 @@ def _check(value: Any, depth: int) -> None:
     if isinstance(value, (str, bool)):
         return
     if isinstance(value, (int, float)):
-        _check(int(value) if isinstance(value, int) else float(value), depth)
+        # The value a subclass holds, which json writes, not what an overridden __int__/__float__ returns.
+        _check(int.__int__(value) if isinstance(value, int) else float.__float__(value), depth)
         return
     if isinstance(value, (dict, list, tuple)):
         _check_container(value, depth)

@@ -1,0 +1,737 @@
+# The tape: a batch of Python values validated and flattened into C records, rendered to JSON without the GIL.
+#
+# Included textually by _codec.pyx and _bridge.pyx; every name here starts with tape/Tape/_tape/TAPE_.
+#
+# Record layout (TapeRec, 32 bytes); one value = one balanced run of records; values kept in push order:
+#
+#   kind           n              v                     ref
+#   TAPE_NULL      -              -                     NULL        null
+#   TAPE_TRUE      -              -                     NULL        true
+#   TAPE_FALSE     -              -                     NULL        false
+#   TAPE_INT       -              v.i  (int64)          NULL        -2**63 .. 2**63-1
+#   TAPE_UINT      -              v.u  (uint64)         NULL        2**63 .. 2**64-1
+#   TAPE_NUM       text length    v.off (in t.pool)     NULL        a number already written as text with the
+#                                                                   GIL: repr(float), or int.__repr__ of an
+#                                                                   int subclass whose value needs more bits
+#   TAPE_STR       UTF-8 length   v.s  (UTF-8 bytes)    the str     a string, escaped when rendered
+#   TAPE_KEY       UTF-8 length   v.s  (UTF-8 bytes)    the str     a dict key; its value's records follow
+#   TAPE_LIST      -              -                     NULL        '['  (list, tuple and their subclasses)
+#   TAPE_END_LIST  -              -                     NULL        ']'
+#   TAPE_DICT      -              -                     NULL        '{'  then KEY value KEY value ...
+#   TAPE_END_DICT  -              -                     NULL        '}'
+#
+# v.s points into the str object itself (PyUnicode_AsUTF8AndSize: the ASCII data, or the UTF-8 copy that
+# CPython caches in the str); the record owns a strong reference to that str (ref), so the bytes stay valid
+# until the record is dropped. Commas and colons are not recorded: the renderer derives them from the kind of
+# the previous record. tape_push either appends one complete, valid value or raises and appends nothing.
+#
+# GIL:
+#   needs the GIL    tape_push, tape_clear, tape_free
+#   no GIL, no Python API (noexcept nogil):
+#                    tape_init, tape_init_with, tape_rewind, tape_render_next, tape_render_all,
+#                    tapebuf_init, tapebuf_init_with, tapebuf_free
+# Out of memory while rendering is the return code TAPE_NOMEM, never an exception. A Tape or TapeBuf must not
+# be used by two threads at once, and must not be copied by value (it may point at its caller's storage).
+# There is no global mutable state here.
+
+cimport cython
+from cpython.exc cimport PyErr_Clear, PyErr_ExceptionMatches
+from cpython.float cimport PyFloat_AS_DOUBLE
+from cpython.long cimport PyLong_AsUnsignedLongLong
+from cpython.mem cimport PyMem_Free
+from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
+from libc.math cimport fabs, floor, isfinite, signbit
+from libc.stdlib cimport free, malloc, realloc
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy, strlen
+
+cdef extern from "Python.h":
+    # Declared here (aliased) without Cython's automatic error check: a NULL return is inspected by hand.
+    const char *_tape_utf8 "PyUnicode_AsUTF8AndSize"(object, Py_ssize_t *)
+    long long _tape_as_i64 "PyLong_AsLongLongAndOverflow"(object, int *) except? -1
+    char *_tape_dtoa "PyOS_double_to_string"(double, char, int, int, int *)
+    Py_ssize_t _tape_dict_size "PyDict_GET_SIZE"(object)
+    int _TAPE_DTSF_ADD_DOT_0 "Py_DTSF_ADD_DOT_0"
+    const Py_ssize_t _TAPE_SSIZE_MAX "PY_SSIZE_T_MAX"
+
+
+cdef enum:
+    TAPE_MAX_DEPTH = 255
+
+    TAPE_NULL = 1
+    TAPE_TRUE
+    TAPE_FALSE
+    TAPE_INT
+    TAPE_UINT
+    TAPE_NUM
+    TAPE_STR
+    TAPE_KEY
+    TAPE_LIST
+    TAPE_END_LIST
+    TAPE_DICT
+    TAPE_END_DICT
+
+    # return codes of the renderers
+    TAPE_OK = 0
+    TAPE_DONE = 1       # tape_render_next: every value has been rendered
+    TAPE_NOMEM = -1     # malloc/realloc failed (the output buffer is left valid, its contents unspecified)
+
+
+ctypedef union TapeVal:
+    const char *s
+    long long i
+    unsigned long long u
+    Py_ssize_t off
+
+ctypedef struct TapeRec:
+    int kind
+    Py_ssize_t n
+    TapeVal v
+    PyObject *ref
+
+ctypedef struct TapeBuf:
+    char *data              # NUL-terminated after every render (the NUL is not counted in len)
+    Py_ssize_t len
+    Py_ssize_t cap
+    bint borrowed           # data is the caller's storage (tapebuf_init_with): never freed, copied on growth
+
+ctypedef struct Tape:
+    TapeRec *recs
+    Py_ssize_t nrecs
+    Py_ssize_t caprecs
+    bint borrowed           # recs is the caller's storage (tape_init_with)
+    TapeBuf pool            # number texts (TAPE_NUM)
+    Py_ssize_t nvalues      # values pushed
+    Py_ssize_t cursor       # record index of the next value to render
+    Py_ssize_t rendered     # values rendered since the last rewind
+    Py_ssize_t hint         # lower bound of the bytes all values render to (used to size buffers)
+
+
+# Per-push state: errors the pure codec only raises after validating the whole value.
+ctypedef struct _TapeCtx:
+    bint surrogate          # a string had a lone surrogate (raised last, as the pure codec does)
+    PyObject *deferred      # first error json's encoder itself would raise (owned), or NULL
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Buffers (no GIL)
+
+cdef inline void tapebuf_init(TapeBuf *b) noexcept nogil:
+    b.data = NULL
+    b.len = 0
+    b.cap = 0
+    b.borrowed = False
+
+
+cdef inline void tapebuf_init_with(TapeBuf *b, char *storage, Py_ssize_t cap) noexcept nogil:
+    """Start with the caller's storage (e.g. a stack array of cap > 0 bytes); it is copied out if outgrown."""
+    b.data = storage
+    b.len = 0
+    b.cap = cap
+    b.borrowed = True
+
+
+cdef inline void tapebuf_free(TapeBuf *b) noexcept nogil:
+    if not b.borrowed:
+        free(b.data)
+    tapebuf_init(b)
+
+
+cdef int _tapebuf_grow(TapeBuf *b, Py_ssize_t extra) noexcept nogil:
+    # room for extra more bytes plus the terminating NUL
+    cdef Py_ssize_t need, cap
+    cdef char *p
+    if extra > _TAPE_SSIZE_MAX - 1 - b.len:
+        return TAPE_NOMEM
+    need = b.len + extra + 1
+    cap = b.cap
+    if cap < 256:
+        cap = 256
+    while cap < need:
+        if cap > _TAPE_SSIZE_MAX // 2:
+            cap = need
+            break
+        cap *= 2
+    if b.borrowed:
+        p = <char *>malloc(<size_t>cap)
+        if p == NULL:
+            return TAPE_NOMEM
+        if b.len:
+            memcpy(p, b.data, <size_t>b.len)
+        b.borrowed = False
+    else:
+        p = <char *>realloc(b.data, <size_t>cap)
+        if p == NULL:
+            return TAPE_NOMEM
+    b.data = p
+    b.cap = cap
+    return TAPE_OK
+
+
+cdef inline int _tapebuf_reserve(TapeBuf *b, Py_ssize_t extra) noexcept nogil:
+    if b.cap - b.len > extra:
+        return TAPE_OK
+    return _tapebuf_grow(b, extra)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rendering (no GIL)
+
+@cython.cdivision(True)
+cdef inline Py_ssize_t _tape_fmt_u64(char *out, unsigned long long u) noexcept nogil:
+    cdef char tmp[20]
+    cdef int i = 20
+    while True:
+        i -= 1
+        tmp[i] = <char>(48 + <int>(u % 10))
+        u = u // 10
+        if u == 0:
+            break
+    memcpy(out, tmp + i, <size_t>(20 - i))
+    return 20 - i
+
+
+cdef inline bint _tape_word_has_escape(uint64_t w) noexcept nogil:
+    # whether any of the 8 bytes of w is < 0x20, '"' or '\\' (exact: no false negatives or positives)
+    cdef uint64_t lo = 0x0101010101010101ULL
+    cdef uint64_t hi = 0x8080808080808080ULL
+    cdef uint64_t q = w ^ (lo * 34)
+    cdef uint64_t b = w ^ (lo * 92)
+    return (((w - lo * 0x20) & ~w) | ((q - lo) & ~q) | ((b - lo) & ~b)) & hi != 0
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef int _tape_write_str(TapeBuf *b, const char *s, Py_ssize_t n, bint key) noexcept nogil:
+    # "escaped" (or "escaped": for a key), escapes exactly as json's encoder with ensure_ascii=False
+    cdef Py_ssize_t i = 0, start = 0
+    cdef unsigned char c
+    cdef char *o
+    cdef uint64_t w
+    if _tapebuf_reserve(b, n + 3) != TAPE_OK:
+        return TAPE_NOMEM
+    b.data[b.len] = 34
+    b.len += 1
+    while True:
+        # 8 bytes at a time while there is nothing to escape, then byte by byte
+        while i + 8 <= n:
+            memcpy(&w, s + i, 8)
+            if _tape_word_has_escape(w):
+                break
+            i += 8
+        while i < n:
+            c = <unsigned char>s[i]
+            if c < 0x20 or c == 34 or c == 92:
+                break
+            i += 1
+        if i >= n:
+            break
+        if _tapebuf_reserve(b, n - start + 8) != TAPE_OK:
+            return TAPE_NOMEM
+        o = b.data + b.len
+        if i > start:
+            memcpy(o, s + start, <size_t>(i - start))
+            o += i - start
+        start = i + 1
+        o[0] = 92
+        if c == 34 or c == 92:
+            o[1] = <char>c
+            o += 2
+        elif c == 10:
+            o[1] = 110
+            o += 2
+        elif c == 13:
+            o[1] = 114
+            o += 2
+        elif c == 9:
+            o[1] = 116
+            o += 2
+        elif c == 8:
+            o[1] = 98
+            o += 2
+        elif c == 12:
+            o[1] = 102
+            o += 2
+        else:
+            o[1] = 117     # u00XX, lowercase hex
+            o[2] = 48
+            o[3] = 48
+            o[4] = 49 if c >= 16 else 48
+            c &= 15
+            o[5] = <char>(48 + c if c < 10 else 87 + c)
+            o += 6
+        b.len = o - b.data
+        i += 1
+    if n > start:
+        memcpy(b.data + b.len, s + start, <size_t>(n - start))
+        b.len += n - start
+    b.data[b.len] = 34
+    b.len += 1
+    if key:
+        b.data[b.len] = 58
+        b.len += 1
+    return TAPE_OK
+
+
+cdef int _tape_render_value(Tape *t, TapeBuf *b) noexcept nogil:
+    # Appends the value at t.cursor to b and moves the cursor past it. The caller checks cursor < nrecs.
+    cdef Py_ssize_t i = t.cursor
+    cdef Py_ssize_t depth = 0
+    cdef int prev = TAPE_LIST      # "just opened": no comma before the first item
+    cdef int kind
+    cdef TapeRec *r
+    while True:
+        r = &t.recs[i]
+        kind = r.kind
+        i += 1
+        # 24 bytes: a comma plus the longest fixed-size item (an int, a bracket, a literal)
+        if _tapebuf_reserve(b, 24) != TAPE_OK:
+            return TAPE_NOMEM
+        if kind == TAPE_END_LIST or kind == TAPE_END_DICT:
+            b.data[b.len] = 93 if kind == TAPE_END_LIST else 125
+            b.len += 1
+            depth -= 1
+        else:
+            if prev != TAPE_LIST and prev != TAPE_DICT and prev != TAPE_KEY:
+                b.data[b.len] = 44
+                b.len += 1
+            if kind == TAPE_STR or kind == TAPE_KEY:
+                if _tape_write_str(b, r.v.s, r.n, kind == TAPE_KEY) != TAPE_OK:
+                    return TAPE_NOMEM
+            elif kind == TAPE_INT:
+                if r.v.i < 0:
+                    b.data[b.len] = 45
+                    b.len += 1
+                    b.len += _tape_fmt_u64(b.data + b.len, 0ULL - <unsigned long long>r.v.i)
+                else:
+                    b.len += _tape_fmt_u64(b.data + b.len, <unsigned long long>r.v.i)
+            elif kind == TAPE_UINT:
+                b.len += _tape_fmt_u64(b.data + b.len, r.v.u)
+            elif kind == TAPE_NUM:
+                if _tapebuf_reserve(b, r.n) != TAPE_OK:
+                    return TAPE_NOMEM
+                memcpy(b.data + b.len, t.pool.data + r.v.off, <size_t>r.n)
+                b.len += r.n
+            elif kind == TAPE_NULL:
+                memcpy(b.data + b.len, b"null", 4)
+                b.len += 4
+            elif kind == TAPE_TRUE:
+                memcpy(b.data + b.len, b"true", 4)
+                b.len += 4
+            elif kind == TAPE_FALSE:
+                memcpy(b.data + b.len, b"false", 5)
+                b.len += 5
+            elif kind == TAPE_LIST:
+                b.data[b.len] = 91
+                b.len += 1
+                depth += 1
+            else:  # TAPE_DICT
+                b.data[b.len] = 123
+                b.len += 1
+                depth += 1
+        prev = kind
+        if depth == 0:
+            break
+    t.cursor = i
+    t.rendered += 1
+    b.data[b.len] = 0
+    return TAPE_OK
+
+
+cdef inline void tape_rewind(Tape *t) noexcept nogil:
+    """Start rendering again from the first value."""
+    t.cursor = 0
+    t.rendered = 0
+
+
+cdef inline int tape_render_next(Tape *t, TapeBuf *out) noexcept nogil:
+    """Replace out's contents with the JSON of the next value (values come in push order).
+
+    Returns TAPE_OK (out.data[0:out.len], NUL-terminated), TAPE_DONE when every value has been rendered, or
+    TAPE_NOMEM. The value's index is t.rendered - 1 after TAPE_OK.
+    """
+    out.len = 0
+    if t.cursor >= t.nrecs:
+        if out.data != NULL:
+            out.data[0] = 0
+        return TAPE_DONE
+    return _tape_render_value(t, out)
+
+
+cdef inline int tape_render_all(Tape *t, TapeBuf *arena, Py_ssize_t *offsets) noexcept nogil:
+    """Render every value, from the first, appended to arena: value i is arena.data[offsets[i]:offsets[i+1]].
+
+    offsets must hold t.nvalues + 1 entries. Returns TAPE_OK or TAPE_NOMEM.
+    """
+    cdef Py_ssize_t i
+    tape_rewind(t)
+    if _tapebuf_reserve(arena, t.hint) != TAPE_OK:
+        return TAPE_NOMEM
+    offsets[0] = arena.len
+    for i in range(t.nvalues):
+        if _tape_render_value(t, arena) != TAPE_OK:
+            return TAPE_NOMEM
+        offsets[i + 1] = arena.len
+    return TAPE_OK
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building (GIL)
+
+cdef inline void tape_init(Tape *t) noexcept nogil:
+    t.recs = NULL
+    t.nrecs = 0
+    t.caprecs = 0
+    t.borrowed = False
+    tapebuf_init(&t.pool)
+    t.nvalues = 0
+    t.cursor = 0
+    t.rendered = 0
+    t.hint = 0
+
+
+cdef inline void tape_init_with(Tape *t, TapeRec *recs, Py_ssize_t caprecs, char *pool,
+                                Py_ssize_t cappool) noexcept nogil:
+    """tape_init, starting with the caller's storage (stack arrays, cap > 0); copied out if outgrown."""
+    tape_init(t)
+    t.recs = recs
+    t.caprecs = caprecs
+    t.borrowed = True
+    tapebuf_init_with(&t.pool, pool, cappool)
+
+
+cdef void _tape_truncate(Tape *t, Py_ssize_t nrecs, Py_ssize_t npool, Py_ssize_t hint) noexcept:
+    cdef Py_ssize_t i
+    cdef PyObject *ref
+    i = t.nrecs
+    while i > nrecs:
+        i -= 1
+        ref = t.recs[i].ref
+        t.recs[i].ref = NULL
+        t.nrecs = i
+        Py_XDECREF(ref)
+    t.pool.len = npool
+    t.hint = hint
+
+
+cdef inline void tape_clear(Tape *t) noexcept:
+    """Drop every value (releasing the str references) but keep the memory for reuse. GIL held."""
+    _tape_truncate(t, 0, 0, 0)
+    t.nvalues = 0
+    tape_rewind(t)
+
+
+cdef void tape_free(Tape *t) noexcept:
+    """Release every reference and all memory; the tape is left empty (as tape_init) for reuse. GIL held."""
+    _tape_truncate(t, 0, 0, 0)
+    if not t.borrowed:
+        free(t.recs)
+    tapebuf_free(&t.pool)
+    tape_init(t)
+
+
+cdef TapeRec *_tape_add(Tape *t, int kind) except NULL:
+    cdef Py_ssize_t cap
+    cdef TapeRec *p
+    cdef TapeRec *r
+    if t.nrecs == t.caprecs:
+        cap = 32 if t.caprecs < 16 else t.caprecs * 2
+        if cap > _TAPE_SSIZE_MAX // <Py_ssize_t>sizeof(TapeRec):
+            raise MemoryError()
+        if t.borrowed:
+            p = <TapeRec *>malloc(<size_t>cap * sizeof(TapeRec))
+            if p != NULL and t.nrecs:
+                memcpy(p, t.recs, <size_t>t.nrecs * sizeof(TapeRec))
+        else:
+            p = <TapeRec *>realloc(t.recs, <size_t>cap * sizeof(TapeRec))
+        if p == NULL:
+            raise MemoryError()
+        t.recs = p
+        t.caprecs = cap
+        t.borrowed = False
+    r = &t.recs[t.nrecs]
+    t.nrecs += 1
+    r.kind = kind
+    r.ref = NULL
+    return r
+
+
+cdef int _tape_add_num_text(Tape *t, const char *s, Py_ssize_t n) except -1:
+    cdef TapeRec *r
+    if _tapebuf_reserve(&t.pool, n) != TAPE_OK:
+        raise MemoryError()
+    r = _tape_add(t, TAPE_NUM)
+    r.n = n
+    r.v.off = t.pool.len
+    memcpy(t.pool.data + t.pool.len, s, <size_t>n)
+    t.pool.len += n
+    t.hint += n + 1
+    return 0
+
+
+# float.__repr__ is David Gay's shortest round-trip text ("short" float_repr_style, every supported platform).
+cdef bint _tape_short_float_repr = __import__("sys").float_repr_style == "short"
+
+
+@cython.cdivision(True)
+cdef Py_ssize_t _tape_fmt_float_fast(char *buf, double d) noexcept nogil:
+    # Writes repr(d) to buf (>= 32 bytes) for the common easy cases and returns its length; 0 if not handled.
+    cdef double a = fabs(d)
+    cdef double p = 1.0
+    cdef double m
+    cdef unsigned long long q = 1, mi, ip, fp
+    cdef Py_ssize_t n = 0, j
+    cdef int k
+    if a < 9007199254740992.0 and a == floor(a):
+        # integral below 2**53: repr is the integer's digits and ".0"
+        if d < 0 or (d == 0 and signbit(d)):
+            buf[0] = 45
+            n = 1
+        n += _tape_fmt_u64(buf + n, <unsigned long long>a)
+        buf[n] = 46
+        buf[n + 1] = 48
+        return n + 2
+    if not _tape_short_float_repr or a < 1e-3 or a >= 1e14:
+        return 0
+    # The shortest round-trip text has the fewest fraction digits k such that some integer m makes m / 10**k
+    # read back as a. While a * 10**k < 2**50 the values that read back as a span less than 1/4 after scaling,
+    # so at most one m qualifies and it is round(a * 10**k) despite the rounding of the product; m / 10**k in
+    # floating point is exactly the correctly rounded reading of that text.
+    for k in range(1, 18):
+        p *= 10.0
+        q *= 10
+        m = a * p
+        if m >= 1125899906842624.0:
+            return 0
+        m = floor(m + 0.5)
+        if m / p == a:
+            mi = <unsigned long long>m
+            ip = mi // q
+            fp = mi % q
+            if d < 0:
+                buf[0] = 45
+                n = 1
+            n += _tape_fmt_u64(buf + n, ip)
+            buf[n] = 46
+            n += 1
+            for j in range(n + k - 1, n - 1, -1):
+                buf[j] = <char>(48 + <int>(fp % 10))
+                fp = fp // 10
+            return n + k
+    return 0
+
+
+cdef int _tape_add_float(Tape *t, double d) except -1:
+    # Exactly float.__repr__ (the caller has checked that d is finite).
+    cdef char buf[32]
+    cdef Py_ssize_t n = _tape_fmt_float_fast(buf, d)
+    cdef char *s
+    if n:
+        return _tape_add_num_text(t, buf, n)
+    s = _tape_dtoa(d, b'r', 0, _TAPE_DTSF_ADD_DOT_0, NULL)
+    if s == NULL:
+        raise MemoryError()
+    try:
+        _tape_add_num_text(t, s, <Py_ssize_t>strlen(s))
+    finally:
+        PyMem_Free(s)
+    return 0
+
+
+cdef int _tape_check_int(object v) except -1:
+    # v is an exact int; ValueError unless INT_MIN <= v <= INT_MAX
+    cdef int overflow = 0
+    _tape_as_i64(v, &overflow)
+    if overflow < 0 or (overflow > 0 and int.bit_length(v) > 64):
+        raise ValueError("int out of the 64-bit range")
+    return 0
+
+
+cdef int _tape_add_int(Tape *t, object v) except -1:
+    # v is an int (or a subclass, read as its own value); returns 1 if it does not fit in 64 bits
+    cdef int overflow = 0
+    cdef long long x = _tape_as_i64(v, &overflow)
+    cdef TapeRec *r
+    if overflow == 0:
+        r = _tape_add(t, TAPE_INT)
+        r.v.i = x
+    elif overflow > 0 and int.bit_length(v) <= 64:
+        r = _tape_add(t, TAPE_UINT)
+        r.v.u = PyLong_AsUnsignedLongLong(v)
+    else:
+        return 1
+    t.hint += 2
+    return 0
+
+
+cdef int _tape_add_str(Tape *t, _TapeCtx *ctx, object s, int kind) except -1:
+    cdef Py_ssize_t n
+    cdef const char *p = _tape_utf8(s, &n)
+    cdef TapeRec *r
+    if p == NULL:
+        if PyErr_ExceptionMatches(UnicodeEncodeError):
+            PyErr_Clear()
+            ctx.surrogate = True
+            return 0
+        return -1
+    r = _tape_add(t, kind)
+    Py_INCREF(s)
+    r.ref = <PyObject *>s
+    r.v.s = p
+    r.n = n
+    t.hint += n + 4
+    return 0
+
+
+cdef int _tape_defer(_TapeCtx *ctx, object exc) except -1:
+    if ctx.deferred == NULL:
+        Py_INCREF(exc)
+        ctx.deferred = <PyObject *>exc
+    return 0
+
+
+cdef int _tape_walk(Tape *t, _TapeCtx *ctx, object v, int depth) except -1:
+    # Mirrors codec._check (same order, same errors) while recording; json's own encoder errors are deferred.
+    cdef object tp = type(v)
+    cdef double d
+    if tp is str:
+        return _tape_add_str(t, ctx, v, TAPE_STR)
+    if v is None:
+        _tape_add(t, TAPE_NULL)
+        t.hint += 5
+        return 0
+    if tp is bool:
+        _tape_add(t, TAPE_TRUE if v is True else TAPE_FALSE)
+        t.hint += 6
+        return 0
+    if tp is int:
+        if _tape_add_int(t, v):
+            raise ValueError("int out of the 64-bit range")
+        return 0
+    if tp is float:
+        d = PyFloat_AS_DOUBLE(v)
+        if not isfinite(d):
+            raise ValueError("NaN and Infinity are not valid JSON")
+        return _tape_add_float(t, d)
+    if tp is dict:
+        return _tape_walk_dict(t, ctx, v, depth)
+    if tp is list or tp is tuple:
+        return _tape_walk_seq(t, ctx, v, depth)
+    # Subclasses are validated and written by the value they hold (what int.__repr__ and float.__repr__
+    # print), never by what an overridden __int__ or __float__ returns.
+    if isinstance(v, str):
+        return _tape_add_str(t, ctx, v, TAPE_STR)
+    if isinstance(v, int):
+        _tape_check_int(v)
+        if _tape_add_int(t, v):
+            s = int.__repr__(v).encode("ascii")
+            _tape_add_num_text(t, s, len(s))
+        return 0
+    if isinstance(v, float):
+        d = PyFloat_AS_DOUBLE(v)
+        if not isfinite(d):
+            raise ValueError("NaN and Infinity are not valid JSON")
+        return _tape_add_float(t, d)
+    if isinstance(v, dict):
+        return _tape_walk_dict(t, ctx, v, depth)
+    if isinstance(v, (list, tuple)):
+        return _tape_walk_seq(t, ctx, v, depth)
+    raise TypeError(f"values of type {type(v).__name__!r} cannot be stored as JSON")
+
+
+cdef int _tape_too_deep() except -1:
+    raise ValueError(f"value nested deeper than {TAPE_MAX_DEPTH} levels (or a reference cycle)")
+
+
+cdef int _tape_key_error(object k) except -1:
+    raise TypeError(f"dict keys must be str, not {type(k).__name__}")
+
+
+cdef int _tape_walk_seq(Tape *t, _TapeCtx *ctx, object seq, int depth) except -1:
+    depth += 1
+    if depth > TAPE_MAX_DEPTH:
+        _tape_too_deep()
+    _tape_add(t, TAPE_LIST)
+    if type(seq) is list:
+        for item in <list>seq:
+            _tape_walk(t, ctx, item, depth)
+    elif type(seq) is tuple:
+        for item in <tuple>seq:
+            _tape_walk(t, ctx, item, depth)
+    else:
+        for item in seq:
+            _tape_walk(t, ctx, item, depth)
+    _tape_add(t, TAPE_END_LIST)
+    t.hint += 2
+    return 0
+
+
+cdef int _tape_walk_dict(Tape *t, _TapeCtx *ctx, object d, int depth) except -1:
+    cdef Py_ssize_t nrecs0, npool0, hint0
+    cdef _TapeCtx saved
+    depth += 1
+    if depth > TAPE_MAX_DEPTH:
+        _tape_too_deep()
+    _tape_add(t, TAPE_DICT)
+    if type(d) is dict:
+        for k, v in (<dict>d).items():
+            if not isinstance(k, str):
+                _tape_key_error(k)
+            _tape_add_str(t, ctx, k, TAPE_KEY)
+            _tape_walk(t, ctx, v, depth)
+    else:
+        # A dict subclass: its items() is checked and written; but json writes "{}" without calling items()
+        # when the dict itself is empty, so then only the check counts.
+        nrecs0 = t.nrecs
+        npool0 = t.pool.len
+        hint0 = t.hint
+        saved = ctx[0]
+        for item in d.items():
+            if type(item) is not tuple or len(<tuple>item) != 2:
+                _tape_defer(ctx, ValueError("items must return 2-tuples"))
+            k, v = item
+            if not isinstance(k, str):
+                _tape_key_error(k)
+            _tape_add_str(t, ctx, k, TAPE_KEY)
+            _tape_walk(t, ctx, v, depth)
+        if _tape_dict_size(d) == 0:
+            _tape_truncate(t, nrecs0, npool0, hint0)
+            if ctx.deferred != saved.deferred:
+                Py_XDECREF(ctx.deferred)
+            ctx[0] = saved
+    _tape_add(t, TAPE_END_DICT)
+    t.hint += 2
+    return 0
+
+
+cdef int tape_push(Tape *t, object value) except -1:
+    """Validate value and append it to the tape; GIL held.
+
+    Raises exactly what codec.dumps(value) raises (TypeError/ValueError, same message), and then leaves the
+    tape as it was.
+    """
+    cdef Py_ssize_t nrecs0 = t.nrecs, npool0 = t.pool.len, hint0 = t.hint
+    cdef _TapeCtx ctx
+    ctx.surrogate = False
+    ctx.deferred = NULL
+    try:
+        _tape_walk(t, &ctx, value, 0)
+        if ctx.deferred != NULL:
+            raise <object>ctx.deferred
+        if ctx.surrogate:
+            raise ValueError("strings must not contain lone surrogates")
+    except BaseException:
+        _tape_truncate(t, nrecs0, npool0, hint0)
+        raise
+    finally:
+        Py_XDECREF(ctx.deferred)
+    t.nvalues += 1
+    return 0
+
+
+import json as _tape_json
+
+# json's own encoder, used only to raise its own error for a value the check lets through
+_tape_json_encode = _tape_json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+).encode
