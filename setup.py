@@ -15,7 +15,7 @@ NO_EXT = os.environ.get("NANASQLITE_NO_EXTENSIONS") == "1"
 REQUIRE_EXT = os.environ.get("NANASQLITE_REQUIRE_EXTENSIONS") == "1"
 SANITIZE = os.environ.get("NANASQLITE_SANITIZE") == "1"
 
-MODULES = ["_codec", "_front"]
+MODULES = ["_codec", "_front", "_bridge"]
 
 
 def extensions():

@@ -30,6 +30,7 @@ def _load(native: str, pure: str) -> tuple[ModuleType, bool]:
 
 codec, _codec_native = _load("_codec", "codec")
 front, _front_native = _load("_front", "_front")
+bridge, _bridge_native = _load("_bridge", "_bridge")  # after codec: the pure bridge imports it from here
 
 #: True when every hot path runs in the compiled extensions.
-NATIVE: bool = _codec_native and _front_native
+NATIVE: bool = _codec_native and _front_native and _bridge_native

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from ._native import codec
+from . import _bridge as apsw_kernel
+from ._native import bridge, codec
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteConnectionError,
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from .core import NanaSQLite
 
 __all__ = ["Connection", "KVTable", "quote_identifier", "encode_value"]
-
-# SQLite's own limit on bound parameters per statement is 32766 in current versions; stay well below it.
-_IN_CHUNK = 500
-
 
 def quote_identifier(name: str, what: str = "table name") -> str:
     """Return ``name`` as a quoted SQL identifier; reject what no SQLite identifier can be."""
@@ -90,10 +87,14 @@ class Connection:
         cache_size_mb: int,
         busy_timeout: float,
         lock_timeout: float | None,
+        readonly: bool = False,
     ) -> None:
         self.path = path
         try:
-            self.apsw = apsw.Connection(path)
+            # readonly: a second connection to a file that is already set up, for one reader thread of the
+            # async facade (WAL readers run in parallel with the writer and with each other).
+            flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+            self.apsw = apsw.Connection(path, flags=flags)
         except apsw.Error as exc:
             raise NanaSQLiteConnectionError(f"cannot open database {path!r}: {exc}") from exc
         self.lock: Any = threading.RLock() if lock_timeout is None else _TimedLock(lock_timeout)
@@ -106,7 +107,14 @@ class Connection:
         self._busy_timeout = busy_timeout
         self._configure()
 
+    @property
+    def kernel_name(self) -> str:
+        """Which batch kernel serves this connection: "native" (GIL released per batch) or "apsw"."""
+        return str(self.kernel.KERNEL)
+
     def _configure(self) -> None:
+        # The batch kernel: the compiled bridge when it loads into this connection, else plain APSW calls.
+        self.kernel: Any = bridge if bridge.attach(self.apsw) else apsw_kernel
         try:
             self.apsw.set_busy_timeout(int(self._busy_timeout * 1000))
             if self._optimize:
@@ -244,7 +252,6 @@ class KVTable:
         self._first = f"SELECT key, value FROM {t} ORDER BY key LIMIT 1"
         self._count = f"SELECT COUNT(*) FROM {t}"
         self._clear = f"DELETE FROM {t}"
-        self._in = f"SELECT key, value FROM {t} WHERE key IN "
         self._run(lambda con: con.execute(self._create), "create table")
 
     def _run(self, fn: Callable[[apsw.Connection], Any], doing: str) -> Any:
@@ -260,26 +267,14 @@ class KVTable:
         return False if row is None else row[0]
 
     def get_many(self, keys: list[str]) -> dict[str, str | None]:
-        found: dict[str, str | None] = {}
-
-        def run(con: apsw.Connection) -> None:
-            for start in range(0, len(keys), _IN_CHUNK):
-                chunk = keys[start : start + _IN_CHUNK]
-                sql = self._in + "(" + ",".join("?" * len(chunk)) + ")"
-                found.update(con.execute(sql, chunk))
-
-        self._run(run, "batch read")
-        return found
+        return self._run(lambda con: self.conn.kernel.get_many(con, self._get, keys), "batch read")  # type: ignore[no-any-return]
 
     def put(self, key: str, text: str) -> None:
         self._run(lambda con: con.execute(self._put, (key, text)), "write")
 
     def put_many(self, keys: list[str], values: list[Any]) -> list[str]:
         """Encode and write a batch atomically; return the texts written. A bad value writes nothing."""
-        texts = [encode_value(k, v) for k, v in zip(keys, values)]
-        with self.conn.atomic():
-            self._run(lambda con: con.executemany(self._put, zip(keys, texts)), "batch write")
-        return texts
+        return self._run(lambda con: self.conn.kernel.put_many(con, self._put, keys, values), "batch write")  # type: ignore[no-any-return]
 
     def delete(self, key: str) -> bool:
         def run(con: apsw.Connection) -> bool:
@@ -289,8 +284,11 @@ class KVTable:
         return bool(self._run(run, "delete"))
 
     def delete_many(self, keys: list[str]) -> None:
-        with self.conn.atomic():
-            self._run(lambda con: con.executemany(self._delete, ((k,) for k in keys)), "batch delete")
+        self._run(lambda con: self.conn.kernel.delete_many(con, self._delete, keys), "batch delete")
+
+    def scan(self) -> tuple[list[str], list[str | None]]:
+        """Every key and its stored text, read in one pass (without the GIL in the native kernel)."""
+        return self._run(lambda con: self.conn.kernel.scan(con, self._items), "scan")  # type: ignore[no-any-return]
 
     def keys(self) -> list[str]:
         return self._run(lambda con: [row[0] for row in con.execute(self._keys)], "read keys")  # type: ignore[no-any-return]

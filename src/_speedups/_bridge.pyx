@@ -1,0 +1,369 @@
+# cython: freethreading_compatible=True
+"""Compiled twin of ``nanasqlite._bridge``: whole batches on APSW's own SQLite, with the GIL released once.
+
+APSW releases and re-takes the GIL around every ``sqlite3_step``; with another thread running Python each
+hand-off costs microseconds, so a batch written row by row through APSW crawls. This module is also a SQLite
+loadable extension (``_bridge.h``): ``attach`` loads it into an APSW connection, which hands it the
+``sqlite3_api_routines`` table of APSW's embedded SQLite. A batch then runs in three phases:
+
+1. with the GIL: validate keys and values and flatten the values onto a tape (``_tape.pxi``);
+2. one ``with nogil:`` block holding the connection's mutex: render the JSON, begin, bind, step, commit;
+3. with the GIL: build the results (the texts written, or the rows read).
+
+No Python object is touched in phase 2: keys are UTF-8 pointers into str objects that a list owned by the call
+keeps alive, and the tape holds its own references. SQLite errors are raised as APSW's exception classes, so
+callers treat both twins alike.
+"""
+
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport calloc
+from libc.string cimport memset
+
+import apsw as _apsw
+
+include "_tape.pxi"
+
+cdef extern from "Python.h":
+    const char *_utf8 "PyUnicode_AsUTF8AndSize"(object, Py_ssize_t *) except NULL
+
+cdef extern from "_bridge.h" nogil:
+    ctypedef struct sqlite3
+    ctypedef struct sqlite3_stmt
+    ctypedef struct sqlite3_mutex
+    int SQLITE_OK, SQLITE_ROW, SQLITE_DONE, SQLITE_MISUSE
+    ctypedef void (*sqlite3_destructor_type)(void *)
+    sqlite3_destructor_type SQLITE_STATIC
+
+    ctypedef struct nb_status:
+        int code
+        char msg[512]
+
+    ctypedef struct nb_arena:
+        char *data
+        size_t used
+        size_t *off
+        long long *len
+        size_t n
+
+    int nb_ready()
+    const char *nb_libversion()
+    int nb_begin(sqlite3 *db, int *own, nb_status *st)
+    int nb_end(sqlite3 *db, int own, int ok, nb_status *st)
+    int nb_fail(sqlite3 *db, nb_status *st, int rc)
+    void nb_nomem(nb_status *st)
+    void nb_arena_free(nb_arena *a)
+    int nb_arena_push_column(nb_arena *a, sqlite3_stmt *stmt, int col)
+
+    sqlite3_mutex *sqlite3_db_mutex(sqlite3 *)
+    void sqlite3_mutex_enter(sqlite3_mutex *)
+    void sqlite3_mutex_leave(sqlite3_mutex *)
+    int sqlite3_prepare_v2(sqlite3 *, const char *, int, sqlite3_stmt **, const char **)
+    int sqlite3_bind_text(sqlite3_stmt *, int, const char *, int, sqlite3_destructor_type)
+    int sqlite3_step(sqlite3_stmt *)
+    int sqlite3_reset(sqlite3_stmt *)
+    int sqlite3_clear_bindings(sqlite3_stmt *)
+    int sqlite3_finalize(sqlite3_stmt *)
+
+__all__ = ["KERNEL", "attach", "put_many", "delete_many", "get_many", "scan"]
+
+#: Which implementation this is (the pure twin says "apsw").
+KERNEL = "native"
+
+_ENTRY_POINT = "sqlite3_nanabridge_init"
+
+
+def attach(connection):
+    """Load the kernel into an APSW connection; return True when batches on it can run here.
+
+    Extension loading is switched off again afterwards. False means the caller should use the pure twin
+    (an APSW built without extension loading, or a SQLite that refuses the module).
+    """
+    try:
+        connection.enable_load_extension(True)
+        try:
+            connection.load_extension(__file__, _ENTRY_POINT)
+        finally:
+            connection.enable_load_extension(False)
+    except (_apsw.Error, AttributeError):
+        return False
+    return bool(nb_ready())
+
+
+def libversion():
+    """The version of the SQLite the kernel is bound to (APSW's own)."""
+    if not nb_ready():
+        raise RuntimeError("the kernel is not attached to any connection yet")
+    return nb_libversion().decode()
+
+
+cdef sqlite3 *_db(connection) except NULL:
+    if not nb_ready():
+        raise RuntimeError("attach() the kernel to a connection first")
+    cdef uintptr_t p = connection.sqlite3_pointer()
+    if p == 0:
+        raise _apsw.ConnectionClosedError("the connection is closed")
+    return <sqlite3 *>p
+
+
+cdef _raise(nb_status *st):
+    cls = type(_apsw.exception_for(st.code))
+    raise cls(st.msg.decode("utf-8", "replace"))
+
+
+cdef inline bytes _sql(str sql):
+    return sql.encode("utf-8")
+
+
+cdef class _Keys:
+    """UTF-8 pointers of a list of str keys, valid while this object (which owns the list) lives."""
+    cdef list keys
+    cdef const char **ptr
+    cdef int *size
+    cdef Py_ssize_t n
+
+    def __cinit__(self, keys):
+        self.keys = list(keys)
+        self.n = len(self.keys)
+        self.ptr = <const char **>malloc(<size_t>(self.n + 1) * sizeof(char *))
+        self.size = <int *>malloc(<size_t>(self.n + 1) * sizeof(int))
+        if self.ptr == NULL or self.size == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t i, length
+        for i in range(self.n):
+            key = self.keys[i]
+            if not isinstance(key, str):
+                raise TypeError(f"keys must be str, not {type(key).__name__}")
+            self.ptr[i] = _utf8(key, &length)
+            if length > 0x7FFFFFFF:
+                raise ValueError(f"key of {length} bytes is too long for SQLite")
+            self.size[i] = <int>length
+
+    def __dealloc__(self):
+        free(self.ptr)
+        free(self.size)
+
+
+def put_many(connection, str sql, keys, values):
+    """Run ``sql`` (an INSERT with parameters key, value) for every pair, all or nothing; return the texts.
+
+    A value that cannot be stored raises ``TypeError``/``ValueError`` naming its key before anything is
+    written.
+    """
+    cdef _Keys k = _Keys(keys)
+    cdef list vals = list(values)
+    if len(vals) != k.n:
+        raise ValueError("keys and values differ in length")
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes sql_b = _sql(sql)
+    cdef const char *csql = sql_b
+    cdef Tape t
+    cdef TapeBuf arena
+    cdef Py_ssize_t *offsets = NULL
+    cdef Py_ssize_t i, n = k.n
+    cdef nb_status st
+    cdef sqlite3_stmt *stmt = NULL
+    cdef sqlite3_mutex *mutex
+    cdef int rc, own = 0
+    cdef list out
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    tape_init(&t)
+    tapebuf_init(&arena)
+    try:
+        for i in range(n):
+            try:
+                tape_push(&t, vals[i])
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"cannot store key {k.keys[i]!r}: {exc}") from None
+        offsets = <Py_ssize_t *>malloc(<size_t>(n + 1) * sizeof(Py_ssize_t))
+        if offsets == NULL:
+            raise MemoryError()
+        mutex = sqlite3_db_mutex(db)
+        with nogil:
+            if tape_render_all(&t, &arena, offsets) != TAPE_OK:
+                nb_nomem(&st)
+            else:
+                sqlite3_mutex_enter(mutex)
+                if nb_begin(db, &own, &st) == SQLITE_OK:
+                    rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
+                    if rc != SQLITE_OK:
+                        nb_fail(db, &st, rc)
+                    else:
+                        for i in range(n):
+                            sqlite3_bind_text(stmt, 1, k.ptr[i], k.size[i], SQLITE_STATIC)
+                            sqlite3_bind_text(stmt, 2, arena.data + offsets[i],
+                                              <int>(offsets[i + 1] - offsets[i]), SQLITE_STATIC)
+                            rc = sqlite3_step(stmt)
+                            sqlite3_reset(stmt)
+                            if rc != SQLITE_DONE:
+                                nb_fail(db, &st, rc)
+                                break
+                            rc = SQLITE_OK
+                        sqlite3_finalize(stmt)
+                    nb_end(db, own, rc == SQLITE_OK, &st)
+                sqlite3_mutex_leave(mutex)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+        out = PyList_New(n)
+        for i in range(n):
+            text = PyUnicode_DecodeUTF8(arena.data + offsets[i], offsets[i + 1] - offsets[i], NULL)
+            Py_INCREF(text)
+            PyList_SET_ITEM(out, i, text)
+        return out
+    finally:
+        free(offsets)
+        tape_free(&t)
+        tapebuf_free(&arena)
+
+
+def delete_many(connection, str sql, keys):
+    """Run ``sql`` (a DELETE with parameter key) for every key, all or nothing."""
+    cdef _Keys k = _Keys(keys)
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes sql_b = _sql(sql)
+    cdef const char *csql = sql_b
+    cdef Py_ssize_t i, n = k.n
+    cdef nb_status st
+    cdef sqlite3_stmt *stmt = NULL
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef int rc, own = 0
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    with nogil:
+        sqlite3_mutex_enter(mutex)
+        if nb_begin(db, &own, &st) == SQLITE_OK:
+            rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
+            if rc != SQLITE_OK:
+                nb_fail(db, &st, rc)
+            else:
+                for i in range(n):
+                    sqlite3_bind_text(stmt, 1, k.ptr[i], k.size[i], SQLITE_STATIC)
+                    rc = sqlite3_step(stmt)
+                    sqlite3_reset(stmt)
+                    if rc != SQLITE_DONE:
+                        nb_fail(db, &st, rc)
+                        break
+                    rc = SQLITE_OK
+                sqlite3_finalize(stmt)
+            nb_end(db, own, rc == SQLITE_OK, &st)
+        sqlite3_mutex_leave(mutex)
+    if st.code != SQLITE_OK:
+        _raise(&st)
+
+
+cdef object _text(nb_arena *a, size_t i):
+    if a.len[i] < 0:
+        return None
+    return PyUnicode_DecodeUTF8(a.data + a.off[i], <Py_ssize_t>a.len[i], "replace")
+
+
+def get_many(connection, str sql, keys):
+    """Run ``sql`` (a SELECT of one value by key) for every key; return ``{key: text}`` of the keys found.
+
+    A stored SQL NULL comes back as None.
+    """
+    cdef _Keys k = _Keys(keys)
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes sql_b = _sql(sql)
+    cdef const char *csql = sql_b
+    cdef Py_ssize_t i, n = k.n
+    cdef nb_status st
+    cdef nb_arena a
+    cdef char *found = <char *>calloc(<size_t>n + 1, 1)
+    cdef sqlite3_stmt *stmt = NULL
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef int rc = SQLITE_OK
+    cdef dict out = {}
+    cdef size_t j = 0
+    if found == NULL:
+        raise MemoryError()
+    memset(&a, 0, sizeof(a))
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    try:
+        with nogil:
+            sqlite3_mutex_enter(mutex)
+            rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
+            if rc != SQLITE_OK:
+                nb_fail(db, &st, rc)
+            else:
+                for i in range(n):
+                    sqlite3_bind_text(stmt, 1, k.ptr[i], k.size[i], SQLITE_STATIC)
+                    rc = sqlite3_step(stmt)
+                    if rc == SQLITE_ROW:
+                        if nb_arena_push_column(&a, stmt, 0) != 0:
+                            nb_nomem(&st)
+                            sqlite3_reset(stmt)
+                            break
+                        found[i] = 1
+                    elif rc != SQLITE_DONE:
+                        nb_fail(db, &st, rc)
+                        sqlite3_reset(stmt)
+                        break
+                    sqlite3_reset(stmt)
+                sqlite3_finalize(stmt)
+            sqlite3_mutex_leave(mutex)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+        for i in range(n):
+            if found[i]:
+                out[k.keys[i]] = _text(&a, j)
+                j += 1
+        return out
+    finally:
+        free(found)
+        nb_arena_free(&a)
+
+
+def scan(connection, str sql):
+    """Run ``sql`` (a SELECT of key, value) to the end without the GIL; return ``(keys, texts)``."""
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes sql_b = _sql(sql)
+    cdef const char *csql = sql_b
+    cdef nb_status st
+    cdef nb_arena a
+    cdef sqlite3_stmt *stmt = NULL
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef int rc = SQLITE_OK
+    cdef size_t i, rows
+    cdef list keys, texts
+    memset(&a, 0, sizeof(a))
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    try:
+        with nogil:
+            sqlite3_mutex_enter(mutex)
+            rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
+            if rc != SQLITE_OK:
+                nb_fail(db, &st, rc)
+            else:
+                while True:
+                    rc = sqlite3_step(stmt)
+                    if rc == SQLITE_ROW:
+                        if nb_arena_push_column(&a, stmt, 0) != 0 or nb_arena_push_column(&a, stmt, 1) != 0:
+                            nb_nomem(&st)
+                            break
+                    else:
+                        if rc != SQLITE_DONE:
+                            nb_fail(db, &st, rc)
+                        break
+                sqlite3_finalize(stmt)
+            sqlite3_mutex_leave(mutex)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+        rows = a.n // 2
+        keys = PyList_New(<Py_ssize_t>rows)
+        texts = PyList_New(<Py_ssize_t>rows)
+        for i in range(rows):
+            key = _text(&a, 2 * i)
+            Py_INCREF(key)
+            PyList_SET_ITEM(keys, <Py_ssize_t>i, key)
+            text = _text(&a, 2 * i + 1)
+            Py_INCREF(text)
+            PyList_SET_ITEM(texts, <Py_ssize_t>i, text)
+        return keys, texts
+    finally:
+        nb_arena_free(&a)

@@ -1,0 +1,244 @@
+"""The batch kernel (``_speedups._bridge`` and its pure twin ``nanasqlite._bridge``), driven directly on APSW
+connections, and through the store where the store's behaviour depends on it."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import apsw
+import pytest
+
+from nanasqlite import NanaSQLite, NanaSQLiteClosedError, NanaSQLiteDatabaseError
+
+from .conftest import NO_EXT, REQUIRE_EXT
+
+KERNELS = ["apsw"] if NO_EXT else ["apsw", "native"]
+PUT = "INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)"
+INSERT = "INSERT INTO kv (key, value) VALUES (?, ?)"
+GET = "SELECT value FROM kv WHERE key = ?"
+DELETE = "DELETE FROM kv WHERE key = ?"
+SCAN = "SELECT key, value FROM kv ORDER BY key"
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request: pytest.FixtureRequest) -> ModuleType:
+    name = "nanasqlite._bridge" if request.param == "apsw" else "nanasqlite._speedups._bridge"
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def con(tmp_path: Any, kernel: ModuleType) -> Iterator[apsw.Connection]:
+    c = apsw.Connection(str(tmp_path / "k.db"))
+    c.execute("PRAGMA journal_mode = WAL").fetchall()
+    c.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT)")
+    assert kernel.attach(c) is True
+    yield c
+    c.close()
+
+
+def rows(c: apsw.Connection) -> dict[str, Any]:
+    return {k: v for k, v in c.execute(SCAN)}
+
+
+def test_native_kernel_is_active_in_the_store_when_extensions_are_required(db: NanaSQLite) -> None:
+    expected = "apsw" if NO_EXT else "native"
+    if REQUIRE_EXT or NO_EXT:
+        assert db._conn.kernel_name == expected
+
+
+def test_put_many_writes_every_pair_and_returns_the_texts(con: apsw.Connection, kernel: ModuleType) -> None:
+    values = [{"a": [1, 2.5, None, True]}, "é😀\x00nul", [], {}, -(2**63), 2**64 - 1, 1e16]
+    keys = [f"k{i}" for i in range(len(values))]
+    texts = kernel.put_many(con, PUT, keys, values)
+    assert texts == [json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in values]
+    assert rows(con) == dict(zip(keys, texts))
+    assert not con.in_transaction
+
+
+def test_empty_batches_do_nothing(con: apsw.Connection, kernel: ModuleType) -> None:
+    assert kernel.put_many(con, PUT, [], []) == []
+    kernel.delete_many(con, DELETE, [])
+    assert kernel.get_many(con, GET, []) == {}
+    assert kernel.scan(con, SCAN) == ([], [])
+    assert not con.in_transaction
+
+
+def test_huge_batch_round_trips(con: apsw.Connection, kernel: ModuleType) -> None:
+    n = 50_000
+    keys = [f"key-{i:06d}" for i in range(n)]
+    values = [{"i": i, "s": "x" * (i % 50), "nested": [[i]]} for i in range(n)]
+    texts = kernel.put_many(con, PUT, keys, values)
+    got_keys, got_texts = kernel.scan(con, SCAN)
+    assert got_keys == keys
+    assert got_texts == texts
+    assert [json.loads(t) for t in got_texts[:3]] == values[:3]
+
+
+def test_keys_and_values_with_nul_and_astral_characters(con: apsw.Connection, kernel: ModuleType) -> None:
+    keys = ["a\x00b", "😀", "ключ", ""]
+    values = ["\x00", "𝄞" * 1000, {"😀": "\x00\x1f"}, None]
+    kernel.put_many(con, PUT, keys, values)
+    found = kernel.get_many(con, GET, keys + ["missing"])
+    assert list(found) == keys
+    assert [json.loads(t) for t in found.values()] == values
+
+
+def test_a_big_value_survives(con: apsw.Connection, kernel: ModuleType) -> None:
+    big = {"blob": "é" * 3_000_000, "list": list(range(100_000))}
+    (text,) = kernel.put_many(con, PUT, ["big"], [big])
+    assert json.loads(kernel.get_many(con, GET, ["big"])["big"]) == big
+    assert len(text) > 3_000_000
+
+
+def test_deeply_nested_values(con: apsw.Connection, kernel: ModuleType) -> None:
+    deep: Any = "leaf"
+    for _ in range(255):
+        deep = [deep]
+    kernel.put_many(con, PUT, ["deep"], [deep])
+    assert json.loads(kernel.get_many(con, GET, ["deep"])["deep"]) == deep
+    with pytest.raises(ValueError, match="'too-deep'"):
+        kernel.put_many(con, PUT, ["ok", "too-deep"], [1, [deep]])
+    assert "ok" not in rows(con)
+
+
+def test_a_bad_value_names_its_key_and_writes_nothing(con: apsw.Connection, kernel: ModuleType) -> None:
+    kernel.put_many(con, PUT, ["keep"], [1])
+    with pytest.raises(TypeError, match="cannot store key 'bad'"):
+        kernel.put_many(con, PUT, ["a", "bad", "c"], [1, {1, 2}, 3])
+    with pytest.raises(ValueError, match="cannot store key 'nan'"):
+        kernel.put_many(con, PUT, ["a", "nan"], [1, float("nan")])
+    with pytest.raises(TypeError, match="keys must be str"):
+        kernel.put_many(con, PUT, ["a", 7], [1, 2])
+    assert rows(con) == {"keep": "1"}
+    assert not con.in_transaction
+
+
+def test_a_batch_failing_halfway_in_sqlite_writes_nothing_and_leaves_apsw_usable(
+    con: apsw.Connection, kernel: ModuleType
+) -> None:
+    kernel.put_many(con, PUT, ["k2"], ["old"])
+    keys = [f"k{i}" for i in range(5)]
+    with pytest.raises(apsw.ConstraintError):
+        kernel.put_many(con, INSERT, keys, list(range(5)))  # k2 already exists: fails at the third row
+    assert rows(con) == {"k2": '"old"'}
+    assert not con.in_transaction
+    con.execute("INSERT INTO kv VALUES ('after', '1')")
+    assert rows(con)["after"] == "1"
+
+
+def test_inside_a_transaction_a_failed_batch_undoes_only_itself(con: apsw.Connection, kernel: ModuleType) -> None:
+    con.execute("BEGIN")
+    con.execute("INSERT INTO kv VALUES ('mine', '1')")
+    kernel.put_many(con, PUT, ["batch1"], [1])
+    with pytest.raises(apsw.ConstraintError):
+        kernel.put_many(con, INSERT, ["x", "mine"], [1, 2])
+    assert con.in_transaction
+    con.execute("COMMIT")
+    assert rows(con) == {"mine": "1", "batch1": "1"}
+
+
+def test_delete_many_is_all_or_nothing(con: apsw.Connection, kernel: ModuleType) -> None:
+    kernel.put_many(con, PUT, ["a", "b", "c"], [1, 2, 3])
+    kernel.delete_many(con, DELETE, ["a", "missing", "c"])
+    assert rows(con) == {"b": "2"}
+    con.execute(
+        "CREATE TRIGGER no_b BEFORE DELETE ON kv WHEN old.key = 'b' BEGIN SELECT RAISE(ABORT, 'b is kept'); END"
+    )
+    kernel.put_many(con, PUT, ["a"], [1])
+    with pytest.raises(apsw.ConstraintError, match="b is kept"):
+        kernel.delete_many(con, DELETE, ["a", "b"])
+    assert rows(con) == {"a": "1", "b": "2"}
+
+
+def test_sql_null_values_come_back_as_none(con: apsw.Connection, kernel: ModuleType) -> None:
+    con.execute("INSERT INTO kv VALUES ('null', NULL)")
+    assert kernel.get_many(con, GET, ["null"]) == {"null": None}
+    assert kernel.scan(con, SCAN) == (["null"], [None])
+
+
+def test_sql_errors_are_apsw_errors(con: apsw.Connection, kernel: ModuleType) -> None:
+    with pytest.raises(apsw.SQLError, match="no such table"):
+        kernel.put_many(con, "INSERT INTO nope VALUES (?, ?)", ["a"], [1])
+    with pytest.raises(apsw.SQLError):
+        kernel.scan(con, "SELECT broken FROM")
+    assert not con.in_transaction
+
+
+def test_a_closed_connection_is_refused(tmp_path: Any, kernel: ModuleType) -> None:
+    c = apsw.Connection(str(tmp_path / "c.db"))
+    kernel.attach(c)
+    c.close()
+    with pytest.raises(apsw.ConnectionClosedError):
+        kernel.put_many(c, PUT, ["a"], [1])
+
+
+def test_values_mutated_by_another_thread_during_batches(con: apsw.Connection, kernel: ModuleType) -> None:
+    shared: dict[str, Any] = {"n": 0, "items": []}
+    stop = threading.Event()
+
+    def mutate() -> None:
+        i = 0
+        while not stop.is_set() and i < 2_000_000:
+            shared["n"] = i
+            shared["items"] = [i] * (i % 7)
+            shared.pop("extra", None) if i % 2 else shared.__setitem__("extra", str(i))
+            i += 1
+
+    t = threading.Thread(target=mutate)
+    t.start()
+    try:
+        for round_ in range(30):
+            texts = kernel.put_many(con, PUT, [f"r{round_}-{j}" for j in range(200)], [shared] * 200)
+            for text in texts:
+                value = json.loads(text)
+                assert set(value) <= {"n", "items", "extra"}
+    finally:
+        stop.set()
+        t.join()
+    assert len(rows(con)) == 30 * 200
+
+
+def test_the_store_waits_for_a_running_batch_before_closing(db_path: str) -> None:
+    db = NanaSQLite(db_path)
+    data = {f"k{i}": {"i": i} for i in range(100_000)}
+    started = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def write() -> None:
+        started.set()
+        try:
+            db.batch_update(data)
+            outcome.append(None)
+        except NanaSQLiteClosedError as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=write)
+    t.start()
+    started.wait()
+    db.close()
+    t.join()
+    with NanaSQLite(db_path) as again:
+        assert len(again) in (0, len(data))  # all or nothing, whichever came first
+        if outcome == [None]:
+            assert len(again) == len(data)
+            assert again["k99999"] == {"i": 99999}
+
+
+def test_store_batch_failure_in_sqlite_is_a_database_error_and_writes_nothing(db: NanaSQLite) -> None:
+    db["keep"] = 1
+    db.execute(
+        "CREATE TRIGGER no_poison BEFORE INSERT ON data WHEN new.key = 'poison' "
+        "BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+    )
+    with pytest.raises(NanaSQLiteDatabaseError, match="poisoned") as info:
+        db.batch_update({"a": 1, "poison": 2, "z": 3})
+    assert isinstance(info.value.original_error, apsw.ConstraintError)
+    assert db.to_dict() == {"keep": 1}
+    assert db.get("a") is None
+    db.batch_update({"a": 1})
+    assert db.to_dict() == {"keep": 1, "a": 1}
