@@ -25,3 +25,74 @@ def db(db_path: str) -> Iterator[NanaSQLite]:
     store = NanaSQLite(db_path)
     yield store
     store.close()
+
+
+# -- the public 1.6.2 package, run in a subprocess for compatibility checks ----------------------------------
+
+NANA16_VERSION = "1.6.2"
+NANA16_DEFAULT_DIR = Path("/tmp/nana16")
+
+
+def _holds_nana16(directory: Path) -> bool:
+    return (directory / f"nanasqlite-{NANA16_VERSION}.dist-info").is_dir() and (
+        directory / "nanasqlite" / "__init__.py"
+    ).is_file()
+
+
+@pytest.fixture(scope="session")
+def nana16(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding the 1.6.2 package and its apsw, for ``PYTHONPATH``; installed with pip when missing
+    (into the pytest cache, so CI installs it once per cache)."""
+    import subprocess
+    import sys
+
+    if _holds_nana16(NANA16_DEFAULT_DIR):
+        return NANA16_DEFAULT_DIR
+    cache = getattr(request.config, "cache", None)
+    target = (
+        cache.mkdir("nanasqlite-1.6.2") if cache is not None else tmp_path_factory.mktemp("nanasqlite-1.6.2")
+    )
+    if not _holds_nana16(target):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--upgrade",
+                "--target",
+                str(target),
+                f"nanasqlite=={NANA16_VERSION}",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0 or not _holds_nana16(target):
+            pytest.fail(f"could not install nanasqlite=={NANA16_VERSION} into {target}:\n{result.stderr}")
+    return target
+
+
+def run_nana16(nana16: Path, code: str, cwd: Path, stdin: str | None = None) -> str:
+    """Run ``code`` under the 1.6.2 package in a fresh interpreter and return its stdout."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(nana16)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import nanasqlite\nassert nanasqlite.__version__ == "
+            f"{NANA16_VERSION!r}, nanasqlite.__file__\n" + code,
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"the 1.6.2 subprocess failed:\n{result.stderr}"
+    return result.stdout

@@ -73,7 +73,7 @@ class UnboundedCache:
 
     def __init__(self) -> None:
         self.hot: dict[str, Any] = {}
-        self._raw: dict[str, str] = {}
+        self._raw: dict[str, str | None] = {}
         self._absent: set[str] = set()
 
     def lookup(self, key: str) -> Any:
@@ -81,9 +81,9 @@ class UnboundedCache:
             return self.hot[key]
         except KeyError:
             pass
-        text = self._raw.get(key)
-        if text is not None:
-            return Raw(text)
+        text = self._raw.get(key, MISS)
+        if text is not MISS:
+            return Raw(text)  # text is None for a value stored as SQL NULL
         return ABSENT if key in self._absent else MISS
 
     def put(self, key: str, value: Any) -> None:

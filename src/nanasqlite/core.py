@@ -252,7 +252,8 @@ class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type:
 
     def __delitem__(self, key: str) -> None:
         self._check()
-        _check_key(key)
+        if not isinstance(key, str):  # a key that cannot be stored is missing, as for get (and 1.6)
+            raise KeyError(key)
         with self._lock:
             self._check()
             if not self._kv.delete(key):
@@ -332,7 +333,10 @@ class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type:
 
     def pop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
         self._check()
-        _check_key(key)
+        if not isinstance(key, str):  # a key that cannot be stored is missing, as for get (and 1.6)
+            if default is _NO_DEFAULT:
+                raise KeyError(key)
+            return default
         with self._lock:
             with self._conn.atomic():
                 value = self._resolve(key)
@@ -470,9 +474,9 @@ class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type:
         self._check()
         with self._lock:
             self._check()
-            rows = self._kv.items()
+            keys, texts = self._kv.scan()
             if self._filling():
-                self._cache.put_raw_many([r[0] for r in rows], [r[1] for r in rows])
+                self._cache.put_raw_many(keys, texts)  # type: ignore[arg-type]
 
     def refresh(self, key: str | None = None) -> None:
         """Forget cached data (of ``key``, or all) so the next read sees the file; reload all under bulk_load."""
@@ -564,8 +568,14 @@ class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type:
         ``KeyError`` unless ``default`` gives its starting value."""
         if not _number(amount):
             raise NanaSQLiteValidationError(f"amount must be an int or float, not {type(amount).__name__}")
+        if isinstance(amount, float) and amount - amount != 0.0:
+            raise NanaSQLiteValidationError("amount must be finite")
         if default is not None and not _number(default):
             raise NanaSQLiteValidationError(f"default must be an int or float, not {type(default).__name__}")
+        if isinstance(default, float) and default - default != 0.0:
+            raise NanaSQLiteValidationError("default must be finite")
+        if field is not None and (not isinstance(field, str) or not field):
+            raise NanaSQLiteValidationError("field must be a non-empty string or None")
         with self._read_modify_write(key) as slot:
             stored = slot[0]
             if field is None:
