@@ -556,6 +556,14 @@ def test_parity_loads(text: str) -> None:
     assert loads_outcome(compiled.loads, data) == loads_outcome(pure.loads, data)
 
 
+@PARITY
+@given(st.binary(max_size=96))
+def test_parity_loads_of_random_bytes(data: bytes) -> None:
+    """Fuzz: arbitrary bytes (invalid UTF-8 included) decode or fail exactly as in the pure codec."""
+    compiled = _need_compiled()
+    assert loads_outcome(compiled.loads, data) == loads_outcome(pure.loads, data)
+
+
 class ItemsDict(dict):  # type: ignore[type-arg]
     """A dict whose items() disagrees with its contents."""
 
