@@ -22,6 +22,7 @@ from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteConnectionError,
     NanaSQLiteDatabaseError,
+    NanaSQLiteError,
     NanaSQLiteLockError,
     NanaSQLiteTransactionError,
     NanaSQLiteValidationError,
@@ -49,9 +50,10 @@ def encode_value(key: str, value: Any) -> str:
         raise type(exc)(f"cannot store key {key!r}: {exc}") from None
 
 
-def database_error(exc: BaseException, doing: str) -> NanaSQLiteDatabaseError:
+def database_error(exc: BaseException, doing: str) -> NanaSQLiteError:
+    """The library's error for an APSW error: the closed error, or a database error keeping the original."""
     if isinstance(exc, apsw.ConnectionClosedError):
-        return NanaSQLiteClosedError("the database connection is closed")  # type: ignore[return-value]
+        return NanaSQLiteClosedError("the database connection is closed")
     return NanaSQLiteDatabaseError(f"{doing} failed: {exc}", original_error=exc)
 
 
@@ -97,6 +99,9 @@ class Connection:
             self.apsw = apsw.Connection(path, flags=flags)
         except apsw.Error as exc:
             raise NanaSQLiteConnectionError(f"cannot open database {path!r}: {exc}") from exc
+        # reopen() must find the same file even if the working directory has changed since.
+        self._reopen_path = self.apsw.db_filename("main") or path
+        self._flags = flags
         self.lock: Any = threading.RLock() if lock_timeout is None else _TimedLock(lock_timeout)
         self.closed = False
         self.depth = 0  # open transactions: 1 = BEGIN, more = savepoints inside it
@@ -136,7 +141,7 @@ class Connection:
         self.check()
         self.apsw.close()
         try:
-            self.apsw = apsw.Connection(self.path)
+            self.apsw = apsw.Connection(self._reopen_path, flags=self._flags)
         except apsw.Error as exc:
             self.closed = True
             raise NanaSQLiteConnectionError(f"cannot reopen database {self.path!r}: {exc}") from exc
