@@ -1,0 +1,441 @@
+"""The command-line tool: ``nanasqlite`` (or ``python -m nanasqlite``).
+
+    nanasqlite bench [--quick] [--compare] [--json P] [--markdown P] [--chart P] [--file P]
+    nanasqlite info FILE
+    nanasqlite get FILE KEY          nanasqlite set FILE KEY JSON        nanasqlite delete FILE KEY
+    nanasqlite keys FILE [--prefix P] [--limit N]
+    nanasqlite dump FILE > data.jsonl                  nanasqlite load FILE < data.jsonl
+    nanasqlite backup FILE DEST
+
+Every store command takes ``--table`` (default ``data``). Commands that only read (and ``delete``) never
+create a file or a table; ``set`` and ``load`` create them as the store does. Bad input ends with one line on
+stderr and exit status 1 (2 for a malformed command line), never with a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+import apsw
+
+from . import __version__
+from ._native import NATIVE, codec
+from .core import NanaSQLite
+from .exceptions import NanaSQLiteError
+from .storage import quote_identifier
+
+__all__ = ["main", "build_parser", "add_bench_arguments", "run_bench"]
+
+_DEFAULT_TABLE = "data"
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 1."""
+
+
+# -- opening files ---------------------------------------------------------------------------------------
+
+
+def _require_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise CLIError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory")
+
+
+@contextmanager
+def _inspect(path: str) -> Iterator[apsw.Connection]:
+    """A read-only connection to an existing file, for looking at its schema without touching it."""
+    _require_file(path)
+    try:
+        con = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
+    except apsw.Error as exc:
+        raise CLIError(f"{path}: cannot open: {exc}") from None
+    try:
+        try:
+            con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except apsw.Error as exc:
+            raise CLIError(f"{path}: not a SQLite database ({exc})") from None
+        yield con
+    finally:
+        con.close()
+
+
+def _tables(con: apsw.Connection) -> list[str]:
+    sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    return [row[0] for row in con.execute(sql)]
+
+
+def _open(path: str, table: str, *, create: bool) -> NanaSQLite:
+    """The store over ``table`` of ``path``. Unless ``create``, the file and the table must exist already,
+    and the file's journal mode is left as it is."""
+    if not create:
+        with _inspect(path) as con:
+            if table not in _tables(con):
+                raise CLIError(f"{path}: no table {table!r}")
+    elif os.path.isdir(path):
+        raise CLIError(f"{path}: is a directory")
+    return NanaSQLite(path, table=table, optimize=create)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# -- store commands --------------------------------------------------------------------------------------
+
+
+def cmd_info(args: argparse.Namespace, out: TextIO) -> int:
+    path = args.file
+    with _inspect(path) as con:
+        mode = con.execute("PRAGMA journal_mode").get
+        rows = []
+        for name in _tables(con):
+            t = quote_identifier(name)
+            count = con.execute(f"SELECT COUNT(*) FROM {t}").get
+            columns = [c[1] for c in con.execute(f"PRAGMA table_info({t})")]
+            rows.append((name, count, columns == ["key", "value"]))
+    wal = path + "-wal"
+    lines = [
+        f"file:          {os.path.abspath(path)}",
+        f"size:          {_size(os.path.getsize(path))}",
+        f"WAL file:      {_size(os.path.getsize(wal)) if os.path.exists(wal) else 'none'}",
+        f"journal mode:  {mode}",
+        f"SQLite:        {apsw.sqlite_lib_version()} (APSW {apsw.apsw_version()})",
+        f"nanasqlite:    {__version__}, " + ("compiled extensions (native)" if NATIVE else "pure Python"),
+        f"tables:        {len(rows)}",
+    ]
+    width = max((len(name) for name, _, _ in rows), default=0)
+    for name, count, kv in rows:
+        lines.append(f"  {name:<{width}}  {count:>12,} rows" + ("" if kv else "  (not a key-value table)"))
+    out.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit} ({n:,} bytes)"
+    return f"{n:,} bytes"
+
+
+def cmd_get(args: argparse.Namespace, out: TextIO) -> int:
+    with _open(args.file, args.table, create=False) as db:
+        try:
+            value = db[args.key]
+        except KeyError:
+            raise CLIError(f"key {args.key!r} not found in table {args.table!r}") from None
+    out.write(_dumps(value) + "\n")
+    return 0
+
+
+def cmd_set(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        value = json.loads(args.value)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"invalid JSON value: {exc.msg} at column {exc.colno}") from None
+    with _open(args.file, args.table, create=True) as db:
+        try:
+            db[args.key] = value
+        except (TypeError, ValueError) as exc:
+            raise CLIError(str(exc)) from None
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
+    with _open(args.file, args.table, create=False) as db:
+        try:
+            del db[args.key]
+        except KeyError:
+            raise CLIError(f"key {args.key!r} not found in table {args.table!r}") from None
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
+    with _open(args.file, args.table, create=False) as db:
+        keys = db.keys()
+    shown = 0
+    for key in keys:
+        if args.limit is not None and shown >= args.limit:
+            break
+        if key.startswith(args.prefix):
+            out.write(key + "\n")
+            shown += 1
+    return 0
+
+
+def cmd_dump(args: argparse.Namespace, out: TextIO) -> int:
+    with _open(args.file, args.table, create=False) as db:
+        for key, value in db.iter_items(batch_size=1000):
+            out.write(_dumps({"key": key, "value": value}) + "\n")
+    return 0
+
+
+class _Progress:
+    """A progress line on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total_bytes: int | None) -> None:
+        self.on = sys.stderr.isatty()
+        self.total = total_bytes
+        self.last = 0.0
+
+    def show(self, items: int, done_bytes: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.on or (not final and now - self.last < 0.1):
+            return
+        self.last = now
+        if self.total:
+            part = min(done_bytes / self.total, 1.0)
+            bar = "#" * int(part * 30)
+            line = f"[{bar:<30}] {part:4.0%}  {items:,} records"
+        else:
+            line = f"{items:,} records"
+        sys.stderr.write("\r" + line + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
+def cmd_load(args: argparse.Namespace, out: TextIO) -> int:
+    source = sys.stdin.buffer
+    try:
+        info = os.fstat(source.fileno())
+        total = info.st_size if stat.S_ISREG(info.st_mode) else None
+    except (OSError, ValueError):
+        total = None
+    progress = _Progress(total)
+    written = pending = batches = done_bytes = 0  # records: committed, and in the open batch
+    batch: dict[str, Any] = {}
+    lines: dict[str, int] = {}
+
+    def failed(lineno: int, reason: str) -> CLIError:
+        progress.show(written, done_bytes, final=True)
+        return CLIError(
+            f"line {lineno}: {reason} (written before it: {written:,} records in {batches:,} batches; "
+            "nothing of the failing batch)"
+        )
+
+    with _open(args.file, args.table, create=True) as db:
+
+        def flush() -> None:
+            nonlocal written, pending, batches
+            try:
+                db.batch_update(batch)
+            except (TypeError, ValueError) as exc:
+                for key, value in batch.items():
+                    try:
+                        codec.dumps(value)
+                    except (TypeError, ValueError) as bad:
+                        raise failed(lines[key], f"cannot store key {key!r}: {bad}") from None
+                raise failed(max(lines.values()), str(exc)) from None
+            written += pending
+            pending = 0
+            batches += 1
+            batch.clear()
+            lines.clear()
+            progress.show(written, done_bytes)
+
+        lineno = 0
+        for lineno, raw in enumerate(source, 1):
+            done_bytes += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError as exc:
+                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise failed(lineno, f"invalid JSON: {msg}") from None
+            if not isinstance(record, dict) or "key" not in record or "value" not in record:
+                raise failed(lineno, 'expected an object {"key": ..., "value": ...}')
+            key = record["key"]
+            if not isinstance(key, str):
+                raise failed(lineno, f"the key must be a string, not {type(key).__name__}")
+            batch[key] = record["value"]  # a key repeated in the input: its last value wins
+            lines[key] = lineno
+            pending += 1
+            if len(batch) >= args.batch_size:
+                flush()
+        if batch:
+            flush()
+    progress.show(written, done_bytes, final=True)
+    out.write(f"loaded {written:,} records ({lineno:,} lines, {batches:,} batches) into {args.table!r}\n")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace, out: TextIO) -> int:
+    if os.path.exists(args.dest) and not args.force:
+        raise CLIError(f"{args.dest}: already exists (use --force to overwrite it)")
+    with _inspect(args.file) as con:
+        tables = _tables(con)
+    # Any existing table will do: the backup copies the whole file, and opening must not add a table.
+    table = _DEFAULT_TABLE if _DEFAULT_TABLE in tables or not tables else tables[0]
+    with _open(args.file, table, create=False) as db:
+        db.backup(args.dest)
+    out.write(f"backed up {args.file} to {args.dest} ({_size(os.path.getsize(args.dest))})\n")
+    return 0
+
+
+# -- bench -----------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _names(choices: Sequence[str]) -> Any:
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in choices]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown {unknown or text!r}; choose from {', '.join(choices)}")
+        return names
+
+    return parse
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser, *, compare_flag: bool = True) -> None:
+    from .bench import DEFAULT_BASELINE_DIR, WORKLOADS
+    from .bench_runner import PEER_NAMES
+
+    names = [w.name for w in WORKLOADS]
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repetitions")
+    if compare_flag:
+        parser.add_argument("--compare", action="store_true", help="run the peer comparison")
+    parser.add_argument("--json", metavar="PATH", help="write the full results as JSON")
+    parser.add_argument("--markdown", metavar="PATH", help="write the results as a Markdown table")
+    parser.add_argument("--chart", metavar="PATH", help="write a PNG chart of ratios vs 1.6.2 (--compare)")
+    parser.add_argument("--file", metavar="PATH", help="database file to create (default: temporary)")
+    parser.add_argument("--reps", type=_positive_int, help="repetitions per workload (and per peer)")
+    parser.add_argument(
+        "--peers", type=_names(PEER_NAMES), help=f"for --compare, comma-separated: {', '.join(PEER_NAMES)}"
+    )
+    parser.add_argument(
+        "--workloads", type=_names(names), help=f"only these, comma-separated: {', '.join(names)}"
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        default=os.environ.get("NANASQLITE_BENCH_BASELINE", DEFAULT_BASELINE_DIR),
+        help="where nanasqlite 1.6.2 is (installed there with pip when missing)",
+    )
+    parser.add_argument("--items", type=_positive_int, help=argparse.SUPPRESS)  # caps every size: smoke tests
+
+
+def run_bench(args: argparse.Namespace, out: TextIO) -> int:
+    from . import bench_runner
+
+    if args.chart and not args.compare:
+        raise CLIError("--chart needs --compare: it shows ratios vs the 1.6.2 package")
+    if args.chart and importlib.util.find_spec("matplotlib") is None:
+        raise CLIError("--chart needs matplotlib (pip install 'nanasqlite[bench]')")
+    if args.compare:
+        if args.file:
+            raise CLIError("--file applies to the store benchmark, not to --compare")
+        report = bench_runner.run_compare(
+            quick=args.quick,
+            reps=args.reps,
+            items=args.items,
+            peers=args.peers,
+            workloads=args.workloads,
+            baseline_dir=args.baseline,
+        )
+        text = bench_runner.render_markdown(report)
+    else:
+        if args.peers:
+            raise CLIError("--peers needs --compare")
+        if args.file and os.path.exists(args.file):
+            raise CLIError(f"{args.file}: already exists; the benchmark creates its own database")
+        report = bench_runner.run_own(
+            quick=args.quick, reps=args.reps, items=args.items, file=args.file, workloads=args.workloads
+        )
+        text = bench_runner.render_text(report)
+    out.write(text.rstrip("\n") + "\n")
+    bench_runner.write_outputs(report, args.json, args.markdown, args.chart)
+    for what, path in (("JSON", args.json), ("Markdown", args.markdown), ("chart", args.chart)):
+        if path:
+            print(f"wrote {what} to {path}", file=sys.stderr)
+    return 0
+
+
+# -- the parser and main ---------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nanasqlite", description="Tools and benchmarks for nanasqlite stores (SQLite key-value files)."
+    )
+    build = "compiled extensions" if NATIVE else "pure Python"
+    parser.add_argument("--version", action="version", version=f"nanasqlite {__version__} ({build})")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("bench", help="benchmark the store (or compare it with its peers)")
+    add_bench_arguments(p)
+    p.set_defaults(func=run_bench)
+
+    p = sub.add_parser("info", help="tables, row counts, sizes, journal mode, versions")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_info)
+
+    def store_command(name: str, help: str, func: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.add_argument("file")
+        p.add_argument("--table", default=_DEFAULT_TABLE, help="the key-value table (default: data)")
+        p.set_defaults(func=func)
+        return p
+
+    store_command("get", "print the value of a key as JSON", cmd_get).add_argument("key")
+    p = store_command("set", "store a JSON value under a key", cmd_set)
+    p.add_argument("key")
+    p.add_argument("value", metavar="JSON")
+    store_command("delete", "delete a key", cmd_delete).add_argument("key")
+    p = store_command("keys", "list keys in key order", cmd_keys)
+    p.add_argument("--prefix", default="", help="only keys starting with this")
+    p.add_argument("--limit", type=_positive_int, help="at most this many keys")
+    store_command("dump", 'write every pair as JSON Lines {"key": ..., "value": ...} to stdout', cmd_dump)
+    p = store_command("load", "read JSON Lines from stdin and write them in atomic batches", cmd_load)
+    p.add_argument("--batch-size", type=_positive_int, default=1000, help="items per transaction (1000)")
+
+    p = sub.add_parser("backup", help="copy the whole database file with SQLite's backup API")
+    p.add_argument("file")
+    p.add_argument("dest")
+    p.add_argument("--force", action="store_true", help="overwrite DEST if it exists")
+    p.set_defaults(func=cmd_backup)
+    return parser
+
+
+def _fail(message: str) -> int:
+    line = " ".join(message.split()) or "failed"
+    print(f"nanasqlite: error: {line}", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args, sys.stdout))
+    except CLIError as exc:
+        return _fail(str(exc))
+    except NanaSQLiteError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (``nanasqlite dump x | head``): stop quietly, without a flush error at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # never a traceback for the user; the type says what went wrong
+        return _fail(f"{type(exc).__name__}: {exc}" if not isinstance(exc, OSError) else str(exc))
