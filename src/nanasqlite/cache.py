@@ -77,10 +77,9 @@ class UnboundedCache:
         self._absent: set[str] = set()
 
     def lookup(self, key: str) -> Any:
-        try:
-            return self.hot[key]
-        except KeyError:
-            pass
+        value = self.hot.get(key, MISS)  # not try/except: a miss is the common case here
+        if value is not MISS:
+            return value
         text = self._raw.get(key, MISS)
         if text is not MISS:
             return Raw(text)  # text is None for a value stored as SQL NULL

@@ -175,27 +175,34 @@ class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type:
         return self._conn.depth == 0
 
     def _resolve(self, key: str, decode: bool = True) -> Any:
-        """The value of ``key`` (``Raw`` when not ``decode``), or ``ABSENT``. Caller holds the lock."""
-        self._check()
+        """The value of ``key`` (``Raw`` when not ``decode``), or ``ABSENT``. Caller holds the lock.
+
+        This is every cold read, so it is written flat: one cache lookup, one query, one decode.
+        """
+        if self._closed:
+            self._check()
         cache = self._cache
         entry = cache.lookup(key)
         if entry is MISS:
             text = self._kv.get(key)
+            filling = self._conn.depth == 0  # see _filling
             if text is False:
-                if self._filling():
+                if filling:
                     cache.put_absent(key)
                 return ABSENT
             if not decode:
-                if self._filling():
+                if filling:
                     cache.put_raw(key, text)  # type: ignore[arg-type]
                 return Raw(text)  # type: ignore[arg-type]
-            entry = Raw(text)  # type: ignore[arg-type]
-        if decode and type(entry) is Raw:
+            value = self._decode(key, text)  # type: ignore[arg-type]
+        elif decode and type(entry) is Raw:
             value = self._decode(key, entry.text)
-            if self._filling():
-                cache.put(key, value)
-            return value
-        return entry
+            filling = self._conn.depth == 0
+        else:
+            return entry
+        if filling:
+            cache.put(key, value)
+        return value
 
     def _written(self, keys: list[str], texts: list[str]) -> None:
         if self._filling():

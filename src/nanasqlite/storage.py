@@ -8,6 +8,7 @@ Every APSW error leaves this module as ``NanaSQLiteDatabaseError`` with the orig
 
 from __future__ import annotations
 
+import copy
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -259,6 +260,13 @@ class KVTable:
         self._clear = f"DELETE FROM {t}"
         self._run(lambda con: con.execute(self._create), "create table")
 
+    def on(self, conn: Connection) -> KVTable:
+        """These statements on another connection to the same file (a reader thread's own, read-only): the
+        table exists already, so nothing is created."""
+        twin = copy.copy(self)
+        twin.conn = conn
+        return twin
+
     def _run(self, fn: Callable[[apsw.Connection], Any], doing: str) -> Any:
         con = self.conn.check()
         try:
@@ -268,7 +276,11 @@ class KVTable:
 
     def get(self, key: str) -> str | None | bool:
         """The stored text, ``None`` for a stored SQL NULL, ``False`` when the key is absent."""
-        row = self._run(lambda con: con.execute(self._get, (key,)).fetchone(), "read")
+        con = self.conn.check()
+        try:  # inline rather than through _run: this is every cold read
+            row = con.execute(self._get, (key,)).fetchone()
+        except apsw.Error as exc:
+            raise database_error(exc, "read") from exc
         return False if row is None else row[0]
 
     def get_many(self, keys: list[str]) -> dict[str, str | None]:
