@@ -439,3 +439,22 @@ def test_unbounded_cache_keeps_decoded_raw_and_absent_entries_apart() -> None:
 def test_make_cache_rejects_bad_options(args: tuple[Any, ...]) -> None:
     with pytest.raises(NanaSQLiteValidationError):
         make_cache(*args)
+
+
+def test_items_after_bulk_load_decode_each_value_once(db_path: str) -> None:
+    with NanaSQLite(db_path) as writer:
+        writer.batch_update({f"k{i}": {"i": i} for i in range(50)})
+    with NanaSQLite(db_path, bulk_load=True) as db:
+        first = db.to_dict()
+        second = db.to_dict()
+        assert first == second == {f"k{i}": {"i": i} for i in range(50)}
+        # the same objects: decoded once, then served from the cache
+        assert all(first[k] is second[k] is db[k] for k in first)
+
+
+def test_items_do_not_fill_the_cache_with_values_it_never_held(db_path: str) -> None:
+    with NanaSQLite(db_path) as writer:
+        writer.batch_update({f"k{i}": i for i in range(20)})
+    with NanaSQLite(db_path) as db:
+        assert len(db.items()) == 20
+        assert not any(db.is_cached(f"k{i}") for i in range(20))

@@ -299,12 +299,19 @@ class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type:
         with self._lock:
             self._check()
             rows = self._kv.items()
-            lookup = self._cache.lookup
+            cache = self._cache
+            filling = self._filling()
             out = []
             for key, text in rows:
-                entry = lookup(key)
-                if entry is MISS or entry is ABSENT or type(entry) is Raw:
+                entry = cache.lookup(key)
+                if type(entry) is Raw:
+                    # Loaded but never read (bulk_load, a write): decode once and keep the value, so a
+                    # second to_dict() after bulk_load is all cache hits.
                     entry = self._decode(key, text)
+                    if filling:
+                        cache.put(key, entry)
+                elif entry is MISS or entry is ABSENT:
+                    entry = self._decode(key, text)  # not cached: a full scan must not fill the cache
                 out.append((key, entry))
             return out
 
