@@ -33,7 +33,7 @@ def _check_keys(keys: Iterable[Any]) -> list[str]:
     return keys
 
 
-def _atomic(connection: apsw.Connection, work: Callable[[], None]) -> None:
+def _atomic(connection: apsw.Connection, work: Callable[[], object]) -> None:
     own = not connection.in_transaction
     connection.execute("BEGIN IMMEDIATE" if own else "SAVEPOINT nana_kernel")
     try:
@@ -87,4 +87,4 @@ def get_many(connection: apsw.Connection, sql: str, keys: Iterable[str]) -> dict
 def scan(connection: apsw.Connection, sql: str) -> tuple[list[str], list[str | None]]:
     """Run ``sql`` (a SELECT of key, value) to the end; return ``(keys, texts)``."""
     rows = connection.execute(sql).fetchall()
-    return [r[0] for r in rows], [r[1] for r in rows]
+    return [str(r[0]) for r in rows], [None if r[1] is None else str(r[1]) for r in rows]

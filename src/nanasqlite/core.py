@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._native import codec, front
 from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
@@ -44,7 +44,13 @@ def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type: ignore[misc]
+if TYPE_CHECKING:
+    from ._front import CacheFront
+else:
+    CacheFront = front.CacheFront  # the compiled fast path, or its pure twin
+
+
+class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     """A persistent dict on a SQLite table ``key TEXT PRIMARY KEY, value TEXT`` (JSON values).
 
     >>> db = NanaSQLite(":memory:")
@@ -385,7 +391,7 @@ class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type:
             self[key] = default
             return default
 
-    def update(self, mapping: Any = (), /, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, mapping: Any = (), /, **kwargs: Any) -> None:
         """Write all pairs as one atomic batch (1.6 wrote them one by one)."""
         self.batch_update(dict(mapping, **kwargs))
 
@@ -441,6 +447,7 @@ class NanaSQLite(front.CacheFront, SQLMixin, MutableMapping[str, Any]):  # type:
         keys = list(keys)
         for key in keys:
             _check_key(key)
+        hits: dict[str, Any]
         hits, misses = front.probe(self._hot, keys)
         if misses:
             with self._lock:

@@ -46,7 +46,7 @@ def quote_identifier(name: str, what: str = "table name") -> str:
 def encode_value(key: str, value: Any) -> str:
     """The JSON text of ``value``, or the codec's error with the key named in it."""
     try:
-        return codec.dumps(value)
+        return str(codec.dumps(value))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"cannot store key {key!r}: {exc}") from None
 
@@ -314,17 +314,17 @@ class KVTable:
         return self._run(lambda con: con.execute(self._items).fetchall(), "read items")  # type: ignore[no-any-return]
 
     def page(self, after: str | None, limit: int) -> list[tuple[str, str | None]]:
+        sql: str = self._page
+        args: tuple[Any, ...] = (after, limit)
         if after is None:
             sql, args = self._items + " LIMIT ?", (limit,)
-        else:
-            sql, args = self._page, (after, limit)
         return self._run(lambda con: con.execute(sql, args).fetchall(), "read items")  # type: ignore[no-any-return]
 
     def first(self) -> tuple[str, str | None] | None:
         return self._run(lambda con: con.execute(self._first).fetchone(), "read")  # type: ignore[no-any-return]
 
     def count(self) -> int:
-        return int(self._run(lambda con: con.execute(self._count).fetchone()[0], "count"))
+        return int(self._run(lambda con: con.execute(self._count).get, "count"))
 
     def clear(self) -> None:
         self._run(lambda con: con.execute(self._clear), "clear")
