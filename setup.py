@@ -59,8 +59,7 @@ def _build_failed(exc):
     if REQUIRE_EXT:
         raise exc
     print(
-        f"WARNING: nanasqlite's C extensions could not be built ({exc}); "
-        "installing the pure-Python implementation.",
+        f"WARNING: nanasqlite's C extensions could not be built ({exc}); installing the pure-Python implementation.",
         file=sys.stderr,
     )
 

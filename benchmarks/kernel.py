@@ -142,7 +142,11 @@ def run_once(peer: str, workload: str, n: int, threads: int, timeout: float) -> 
         try:
             out = subprocess.run(
                 [sys.executable, "-c", WORKER, peer, workload, str(n), str(threads), tmp],
-                env=env_for(peer), capture_output=True, text=True, timeout=timeout, check=True,
+                env=env_for(peer),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=True,
             )
         except subprocess.TimeoutExpired:
             return None
@@ -199,13 +203,15 @@ def main() -> None:
     busy = measure(["native", "pure", "apsw+orjson"], "busy", n, 1, args.reps, 600)
     busy16 = measure(["1.6.2"], "busy", args.busy_items_16, 1, args.reps, 600)
     report["busy"] = {**busy, "1.6.2": busy16["1.6.2"], "1.6.2_items": args.busy_items_16}
-    print(f"\nbatch_update while another thread runs Python, µs per item median (min-max):")
+    print("\nbatch_update while another thread runs Python, µs per item median (min-max):")
     for peer, s in busy.items():
         per = [x["seconds"] / n * 1e6 for x in s if x]
         print(f"  {peer:12} {statistics.median(per):.3g} ({min(per):.3g}-{max(per):.3g})")
     per16 = [x["seconds"] / args.busy_items_16 * 1e6 for x in busy16["1.6.2"] if x]
-    print(f"  {'1.6.2':12} {statistics.median(per16):.3g} ({min(per16):.3g}-{max(per16):.3g})"
-          f"   [{args.busy_items_16} items]")
+    print(
+        f"  {'1.6.2':12} {statistics.median(per16):.3g} ({min(per16):.3g}-{max(per16):.3g})"
+        f"   [{args.busy_items_16} items]"
+    )
 
     nogil = measure(["native", "pure"], "nogil", n, 1, args.reps, 600)
     report["nogil"] = nogil

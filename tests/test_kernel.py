@@ -56,7 +56,7 @@ def test_put_many_writes_every_pair_and_returns_the_texts(con: apsw.Connection, 
     keys = [f"k{i}" for i in range(len(values))]
     texts = kernel.put_many(con, PUT, keys, values)
     assert texts == [json.dumps(v, ensure_ascii=False, separators=(",", ":")) for v in values]
-    assert rows(con) == dict(zip(keys, texts))
+    assert rows(con) == dict(zip(keys, texts, strict=True))
     assert not con.in_transaction
 
 

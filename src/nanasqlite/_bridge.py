@@ -59,12 +59,12 @@ def put_many(connection: apsw.Connection, sql: str, keys: Iterable[str], values:
     if len(values) != len(keys):
         raise ValueError("keys and values differ in length")
     texts = []
-    for key, value in zip(keys, values):
+    for key, value in zip(keys, values, strict=True):
         try:
             texts.append(codec.dumps(value))
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"cannot store key {key!r}: {exc}") from None
-    _atomic(connection, lambda: connection.executemany(sql, zip(keys, texts)))
+    _atomic(connection, lambda: connection.executemany(sql, zip(keys, texts, strict=True)))
     return texts
 
 

@@ -101,7 +101,7 @@ class UnboundedCache:
             for key in keys:
                 hot.pop(key, None)
                 absent.discard(key)
-        self._raw.update(zip(keys, texts))
+        self._raw.update(zip(keys, texts, strict=True))
 
     def put_absent(self, key: str) -> None:
         self._absent.add(key)
@@ -142,7 +142,7 @@ class _LockedPolicy:
 
     def put_raw_many(self, keys: list[str], texts: list[str]) -> None:
         with self._lock:
-            for key, text in zip(keys, texts):
+            for key, text in zip(keys, texts, strict=True):
                 self._set(key, Raw(text))
 
     def put_absent(self, key: str) -> None:
@@ -251,4 +251,3 @@ def make_cache(
             raise NanaSQLiteValidationError("cache_strategy='ttl' needs cache_ttl, a positive number of seconds")
         return TTLCache(float(ttl), clock)
     return UnboundedCache()
-

@@ -36,9 +36,7 @@ MAX_DEPTH = 255
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
 
-_encode = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
-).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False).encode
 _decode = json.JSONDecoder().decode
 
 

@@ -21,7 +21,6 @@ from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteDatabaseError,
-    NanaSQLiteTransactionError,
     NanaSQLiteValidationError,
 )
 from .options import Options
@@ -110,7 +109,13 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             raise
 
     def _setup(
-        self, conn: Connection, table: str, options: Options, policy: CachePolicy, bulk_load: bool, owner: bool
+        self,
+        conn: Connection,
+        table: str,
+        options: Options,
+        policy: CachePolicy,
+        bulk_load: bool,
+        owner: bool,
     ) -> None:
         self._closed = True  # until the table exists
         self._hot = {}
@@ -582,7 +587,12 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             self._written([key], [new_text])
 
     def increment(
-        self, key: str, amount: int | float = 1, *, field: str | None = None, default: int | float | None = None
+        self,
+        key: str,
+        amount: int | float = 1,
+        *,
+        field: str | None = None,
+        default: int | float | None = None,
     ) -> Any:
         """Add ``amount`` to a stored number (or to the number in ``field`` of a stored dict), atomically
         across threads and processes, and return the new stored value. A missing key or field is
@@ -620,9 +630,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
                 raise KeyError(name)
             return default
         if not _number(current):
-            raise NanaSQLiteValidationError(
-                f"stored value must be an int or float, not {type(current).__name__}"
-            )
+            raise NanaSQLiteValidationError(f"stored value must be an int or float, not {type(current).__name__}")
         return current  # type: ignore[no-any-return]
 
     @staticmethod
@@ -709,7 +717,5 @@ def _find_model_class(name: str) -> type:
         if obj is not None:
             break
     if not isinstance(obj, type) or not hasattr(obj, "model_validate"):
-        raise NanaSQLiteValidationError(
-            f"model class {name!r} is not an imported pydantic model; pass model_class"
-        )
+        raise NanaSQLiteValidationError(f"model class {name!r} is not an imported pydantic model; pass model_class")
     return obj

@@ -27,9 +27,7 @@ class Options:
             raise NanaSQLiteValidationError("cache_size_mb must be a positive int")
         if not isinstance(self.busy_timeout, (int, float)) or self.busy_timeout < 0:
             raise NanaSQLiteValidationError("busy_timeout must be a non-negative number of seconds")
-        if self.lock_timeout is not None and (
-            not isinstance(self.lock_timeout, (int, float)) or self.lock_timeout < 0
-        ):
+        if self.lock_timeout is not None and (not isinstance(self.lock_timeout, (int, float)) or self.lock_timeout < 0):
             raise NanaSQLiteValidationError("lock_timeout must be None or a non-negative number of seconds")
         if not isinstance(self.max_clause_length, int) or self.max_clause_length <= 0:
             raise NanaSQLiteValidationError("max_clause_length must be a positive int")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "KVTable", "quote_identifier", "encode_value"]
 
+
 def quote_identifier(name: str, what: str = "table name") -> str:
     """Return ``name`` as a quoted SQL identifier; reject what no SQLite identifier can be."""
     if not isinstance(name, str):
