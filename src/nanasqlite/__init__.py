@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ._native import NATIVE
+from .async_core import AsyncNanaSQLite
 from .cache import CacheType
 from .core import NanaSQLite
 from .exceptions import (
@@ -28,6 +29,7 @@ __version__ = "1.7.0"
 __all__ = [
     "NATIVE",
     "NanaSQLite",
+    "AsyncNanaSQLite",
     "CacheType",
     "NanaSQLiteError",
     "NanaSQLiteValidationError",
