@@ -8,7 +8,13 @@ from typing import Any
 import apsw
 import pytest
 
-from nanasqlite import NanaSQLite, NanaSQLiteError, NanaSQLiteTransactionError
+from nanasqlite import (
+    NanaSQLite,
+    NanaSQLiteDatabaseError,
+    NanaSQLiteError,
+    NanaSQLiteTransactionError,
+    NanaSQLiteValidationError,
+)
 
 # How long a thread that must be blocked is given to (wrongly) get through. Not a timing assertion: the test
 # only fails if the blocked operation completes, which no delay could make correct.
@@ -307,3 +313,75 @@ def test_another_thread_never_reads_uncommitted_data(db: NanaSQLite) -> None:
     db.rollback()
     thread.join(10)
     assert outcome == [("committed", None, 1)]
+
+
+def _writer_can_write(db: NanaSQLite, key: str) -> bool:
+    """True when another thread can write within 5 s (the lock of a transaction would block it)."""
+    done = threading.Event()
+
+    def write() -> None:
+        db[key] = "from another thread"
+        done.set()
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    ok = done.wait(5)
+    t.join(5)
+    return ok
+
+
+def test_a_transaction_sqlite_rolled_back_itself_is_over(db: NanaSQLite) -> None:
+    db["kept"] = 1
+    db.execute(
+        "CREATE TRIGGER abort_all BEFORE INSERT ON data WHEN new.key = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'no'); END"
+    )
+    with pytest.raises(NanaSQLiteDatabaseError, match="no"):
+        with db.transaction():
+            db["inside"] = 1
+            db["boom"] = 1
+    assert not db.in_transaction()
+    assert "inside" not in db
+    assert _writer_can_write(db, "after")
+    assert db.to_dict() == {"kept": 1, "after": "from another thread"}
+
+
+def test_commit_after_sqlite_ended_the_transaction_raises_and_frees_the_store(db: NanaSQLite) -> None:
+    db.execute(
+        "CREATE TRIGGER abort_all BEFORE INSERT ON data WHEN new.key = 'boom' BEGIN SELECT RAISE(ROLLBACK, 'no'); END"
+    )
+    db.begin_transaction()
+    with pytest.raises(NanaSQLiteDatabaseError):
+        db["boom"] = 1
+    with pytest.raises(NanaSQLiteTransactionError, match="rolled the transaction back"):
+        db.commit()
+    assert not db.in_transaction()
+    assert _writer_can_write(db, "after")
+
+
+def test_a_failing_commit_in_the_context_manager_rolls_back_and_frees_the_store(db: NanaSQLite) -> None:
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    db.execute(
+        "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+        "parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    with pytest.raises(NanaSQLiteDatabaseError, match="FOREIGN KEY"):
+        with db.transaction():
+            db["inside"] = 1
+            db.execute("INSERT INTO child (parent_id) VALUES (42)")
+    assert not db.in_transaction()
+    assert "inside" not in db
+    assert db.fetch_all("SELECT * FROM child") == []
+    assert _writer_can_write(db, "after")
+
+
+def test_a_failed_atomic_operation_keeps_the_rest_of_the_cache(db: NanaSQLite) -> None:
+    db["a"] = {"n": 1}
+    assert db["a"] == {"n": 1}
+    assert db.is_cached("a")
+    with pytest.raises(KeyError):
+        db.increment("missing")
+    with pytest.raises(NanaSQLiteValidationError):
+        db.increment("a")  # a dict, not a number
+    assert db.is_cached("a")
+    assert db["a"] == {"n": 1}

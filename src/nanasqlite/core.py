@@ -548,7 +548,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._conn.commit()
 
     def rollback(self) -> None:
-        """Undo the innermost open transaction and drop every cache of this file."""
+        """Undo the innermost open transaction."""
         self._check()
         self._conn.rollback()
 
@@ -563,10 +563,17 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         try:
             yield self
         except BaseException:
-            if self._conn.depth and not self._conn.closed:
-                self._conn.rollback()
+            self._abandon()
             raise
-        self.commit()
+        try:
+            self.commit()
+        except BaseException:
+            self._abandon()  # a failed COMMIT (a deferred constraint, a busy file) leaves it open
+            raise
+
+    def _abandon(self) -> None:
+        if self._conn.depth and not self._conn.closed:
+            self._conn.rollback()
 
     # -- atomic read-modify-write -------------------------------------------------------------------------
 

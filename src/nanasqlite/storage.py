@@ -207,17 +207,33 @@ class Connection:
             raise NanaSQLiteTransactionError(f"{what}(): the open transaction belongs to another thread")
         return con
 
+    def _lost(self) -> bool:
+        """Forget a transaction SQLite has already ended by itself (RAISE(ROLLBACK), some I/O errors)."""
+        if self.depth == 0 or self.apsw.in_transaction:
+            return False
+        for _ in range(self.depth):
+            self.lock.release()
+        self.depth = 0
+        return True
+
     def commit(self) -> None:
         con = self._end_check("commit")
+        if self._lost():
+            raise NanaSQLiteTransactionError("commit(): SQLite had already rolled the transaction back")
         try:
             con.execute("COMMIT" if self.depth == 1 else f"RELEASE nana_{self.depth - 1}")
         except apsw.Error as exc:
+            self._lost()
             raise database_error(exc, "commit") from exc
         self.depth -= 1
         self.lock.release()
 
     def rollback(self) -> None:
+        """Undo the innermost transaction. The caches need no flush: inside a transaction the stores neither
+        fill their caches nor keep what they write (see NanaSQLite._filling)."""
         con = self._end_check("rollback")
+        if self._lost():
+            return
         self.depth -= 1
         try:
             if self.depth == 0:
@@ -227,7 +243,6 @@ class Connection:
         except apsw.Error as exc:
             raise database_error(exc, "rollback") from exc
         finally:
-            self.invalidate_caches()
             self.lock.release()
 
     @contextmanager
