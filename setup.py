@@ -39,6 +39,14 @@ def extensions():
 class OptionalBuildExt(build_ext):
     """Falls back to the pure package when compiling fails, unless extensions are required."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        if SANITIZE:
+            # Separate object files: an up-to-date sanitizer object must never be linked into a normal
+            # build (or the other way round) just because its source did not change.
+            self.build_temp = os.path.join(self.build_temp, "sanitize")
+            self.build_lib = os.path.join(self.build_lib, "sanitize")
+
     def run(self):
         try:
             super().run()

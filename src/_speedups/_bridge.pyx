@@ -140,6 +140,8 @@ cdef class _Keys:
             if length > 0x7FFFFFFF:
                 raise ValueError(f"key of {length} bytes is too long for SQLite")
             self.size[i] = <int>length
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
 
     def __dealloc__(self):
         free(self.ptr)
@@ -178,6 +180,8 @@ def put_many(connection, str sql, keys, values):
                 tape_push(&t, vals[i])
             except (TypeError, ValueError) as exc:
                 raise type(exc)(f"cannot store key {k.keys[i]!r}: {exc}") from None
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
         offsets = <Py_ssize_t *>malloc(<size_t>(n + 1) * sizeof(Py_ssize_t))
         if offsets == NULL:
             raise MemoryError()
@@ -212,6 +216,8 @@ def put_many(connection, str sql, keys, values):
             text = PyUnicode_DecodeUTF8(arena.data + offsets[i], offsets[i + 1] - offsets[i], NULL)
             Py_INCREF(text)
             PyList_SET_ITEM(out, i, text)
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
         return out
     finally:
         free(offsets)
@@ -312,6 +318,8 @@ def get_many(connection, str sql, keys):
             if found[i]:
                 out[k.keys[i]] = _text(&a, j)
                 j += 1
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
         return out
     finally:
         free(found)
@@ -364,6 +372,8 @@ def scan(connection, str sql):
             text = _text(&a, 2 * i + 1)
             Py_INCREF(text)
             PyList_SET_ITEM(texts, <Py_ssize_t>i, text)
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
         return keys, texts
     finally:
         nb_arena_free(&a)

@@ -78,6 +78,7 @@ def encode_many(values):
             tape_push(&t, value)
             if t.nvalues == _CHUNK_VALUES or t.nrecs >= _CHUNK_RECORDS:
                 done = _flush(&t, &b, offsets, out, done)
+                _tape_switch_point()
         if t.nvalues:
             done = _flush(&t, &b, offsets, out, done)
         if done != total:  # values changed size while it was read

@@ -77,6 +77,19 @@ cdef enum:
     TAPE_NOMEM = -1     # malloc/realloc failed (the output buffer is left valid, its contents unspecified)
 
 
+cdef enum:
+    TAPE_SWITCH_EVERY = 1024
+
+# Loops that walk or build many Python objects with the GIL held are C loops, which never pass the
+# interpreter's switch points: on a big batch they would keep the GIL for tens of milliseconds while an event
+# loop in another thread waits. Every TAPE_SWITCH_EVERY items they call this bytecode function: entering it
+# runs the eval-breaker check, which hands the GIL over exactly when a waiting thread has asked for it (after
+# sys.getswitchinterval()), as pure-Python code does. Releasing the GIL ourselves would not do: CPython's
+# waiter only asks for a switch when no hand-off happened during its wait, and a release-and-retake counts
+# as one, so it would keep waiting.
+_tape_switch_point = eval("lambda: None")
+
+
 ctypedef union TapeVal:
     const char *s
     long long i

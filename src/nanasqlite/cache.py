@@ -63,6 +63,7 @@ class CachePolicy(Protocol):
     def put_raw_many(self, keys: list[str], texts: list[str]) -> None: ...
     def put_absent(self, key: str) -> None: ...
     def discard(self, key: str) -> None: ...
+    def discard_many(self, keys: list[str]) -> None: ...
     def clear(self) -> None: ...
     def is_cached(self, key: str) -> bool: ...
     def __len__(self) -> int: ...
@@ -96,12 +97,15 @@ class UnboundedCache:
         self._absent.discard(key)
 
     def put_raw_many(self, keys: list[str], texts: list[str]) -> None:
-        hot, absent = self.hot, self._absent
+        hot, absent, raw = self.hot, self._absent, self._raw
         if hot or absent:
             for key in keys:
                 hot.pop(key, None)
                 absent.discard(key)
-        self._raw.update(zip(keys, texts, strict=True))
+        # In slices: one dict.update of 100k items holds the GIL for ~20 ms, which an event loop in
+        # another thread would feel; between slices the interpreter can switch threads.
+        for start in range(0, len(keys), 4096):
+            raw.update(zip(keys[start : start + 4096], texts[start : start + 4096], strict=True))
 
     def put_absent(self, key: str) -> None:
         self._absent.add(key)
@@ -112,6 +116,14 @@ class UnboundedCache:
         self.hot.pop(key, None)
         self._raw.pop(key, None)
         self._absent.discard(key)
+
+    def discard_many(self, keys: list[str]) -> None:
+        hot, raw, absent = self.hot, self._raw, self._absent
+        if hot or raw or absent:  # a bulk import into an empty cache skips the loop
+            for key in keys:
+                hot.pop(key, None)
+                raw.pop(key, None)
+                absent.discard(key)
 
     def clear(self) -> None:
         self.hot.clear()
@@ -180,6 +192,11 @@ class LRUCache(_LockedPolicy):
         with self._lock:
             self._entries.pop(key, None)
 
+    def discard_many(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -217,6 +234,11 @@ class TTLCache(_LockedPolicy):
     def discard(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
+
+    def discard_many(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
