@@ -409,7 +409,7 @@ def test_encode_many_first_bad_value_raises(codec: ModuleType) -> None:
 
 
 def test_compiled_encode_many_accepts_iterables(compiled: ModuleType) -> None:
-    assert compiled.encode_many(({"a": i} for i in range(3))) == ['{"a":0}', '{"a":1}', '{"a":2}']
+    assert compiled.encode_many({"a": i} for i in range(3)) == ['{"a":0}', '{"a":1}', '{"a":2}']
     assert compiled.encode_many((1, "b")) == ["1", '"b"']
 
 

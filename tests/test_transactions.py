@@ -385,3 +385,41 @@ def test_a_failed_atomic_operation_keeps_the_rest_of_the_cache(db: NanaSQLite) -
         db.increment("a")  # a dict, not a number
     assert db.is_cached("a")
     assert db["a"] == {"n": 1}
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "BEGIN",
+        "begin immediate",
+        "  COMMIT",
+        "END TRANSACTION",
+        "ROLLBACK",
+        "SAVEPOINT sp",
+        "RELEASE sp",
+        "/* note */ BEGIN",
+        "-- note\nBEGIN",
+        "SELECT 1; BEGIN",
+    ],
+)
+def test_execute_refuses_transaction_control_behind_the_stores_back(db: NanaSQLite, sql: str) -> None:
+    db["kept"] = 1
+    with pytest.raises(NanaSQLiteTransactionError, match=r"db\.transaction\(\)"):
+        list(db.execute(sql))
+    assert not db.in_transaction()
+    assert not db._conn.apsw.in_transaction
+    db["after"] = 2
+    with NanaSQLite(db._db_path) as other:
+        assert other.to_dict() == {"kept": 1, "after": 2}
+
+
+def test_a_transaction_left_open_behind_the_store_is_rolled_back_before_the_next_call(db: NanaSQLite) -> None:
+    # Only an interrupted call can leave one open; its own writes are all it can hold.
+    db["kept"] = 1
+    db._conn.apsw.execute("BEGIN")
+    db._conn.apsw.execute("INSERT INTO data (key, value) VALUES ('half-done', '1')")
+    assert "half-done" not in db
+    assert not db._conn.apsw.in_transaction
+    db["after"] = 2
+    with NanaSQLite(db._db_path) as other:
+        assert other.to_dict() == {"after": 2, "kept": 1}

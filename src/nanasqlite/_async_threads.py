@@ -198,6 +198,9 @@ class _GuardedFill:
     def discard(self, key: str) -> None:
         self._store._cache.discard(key)  # forgetting is always safe
 
+    def discard_many(self, keys: list[str]) -> None:
+        self._store._cache.discard_many(keys)
+
     def clear(self) -> None:
         self._store._cache.clear()
 
@@ -240,6 +243,9 @@ class _Overlay:
             view[args[0]] = ABSENT
         elif name == "discard":
             view[args[0]] = _FORGOTTEN
+        elif name == "discard_many":
+            for key in args[0]:
+                view[key] = _FORGOTTEN
         elif name == "clear":
             view.clear()
             self._cleared = True
@@ -271,6 +277,9 @@ class _Overlay:
 
     def discard(self, key: str) -> None:
         self._record("discard", key)
+
+    def discard_many(self, keys: list[str]) -> None:
+        self._record("discard_many", keys)
 
     def clear(self) -> None:
         self._record("clear")

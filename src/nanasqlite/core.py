@@ -215,20 +215,21 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             cache.put(key, value)
         return value
 
+    # Every write forgets the cached entries of its keys *before* touching the file and records the new state
+    # after: an exception in between (a KeyboardInterrupt after COMMIT, say) leaves entries missing, to be
+    # read from the file again, never stale ones.
+
+    def _forget(self, keys: list[str]) -> None:
+        self._cache.discard_many(keys)
+
     def _written(self, keys: list[str], texts: list[str]) -> None:
         if self._filling():
             self._cache.put_raw_many(keys, texts)
-        else:
-            for key in keys:
-                self._cache.discard(key)
 
     def _removed(self, keys: Iterable[str]) -> None:
-        filling = self._filling()
-        for key in keys:
-            if filling:
+        if self._filling():
+            for key in keys:
                 self._cache.put_absent(key)
-            else:
-                self._cache.discard(key)
 
     # The CacheFront base calls these when ``_hot`` cannot answer.
 
@@ -265,6 +266,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         text = encode_value(key, value)
         with self._lock:
             self._check()
+            self._cache.discard(key)
             self._kv.put(key, text)
             self._written([key], [text])
 
@@ -274,6 +276,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             raise KeyError(key)
         with self._lock:
             self._check()
+            self._cache.discard(key)
             if not self._kv.delete(key):
                 self._removed([key])
                 raise KeyError(key)
@@ -366,6 +369,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             with self._conn.atomic():
                 value = self._resolve(key)
                 if value is not ABSENT:
+                    self._cache.discard(key)
                     self._kv.delete(key)
             if value is ABSENT:
                 if default is _NO_DEFAULT:
@@ -382,6 +386,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
                 row = self._kv.first()
                 if row is None:
                     raise KeyError("popitem(): the store is empty")
+                self._cache.discard(row[0])
                 self._kv.delete(row[0])
             self._removed([row[0]])
             return row[0], self._decode(row[0], row[1])
@@ -405,8 +410,8 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._check()
         with self._lock:
             self._check()
-            self._kv.clear()
             self._cache.clear()
+            self._kv.clear()
 
     def flush(self, wait: bool = False) -> None:
         """Every write is already committed when it returns; kept for compatibility with 1.6."""
@@ -427,6 +432,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             return
         with self._lock:
             self._check()
+            self._forget(keys)
             texts = self._kv.put_many(keys, values)
             self._written(keys, texts)
 
@@ -490,6 +496,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             return
         with self._lock:
             self._check()
+            self._forget(keys)
             self._kv.delete_many(keys)
             self._removed(keys)
 
@@ -559,21 +566,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     @contextmanager
     def transaction(self) -> Iterator[NanaSQLite]:
         """``with db.transaction():`` commits on success and rolls back on error; nesting uses savepoints."""
-        self.begin_transaction()
-        try:
+        self._check()
+        with self._lock, self._conn.atomic():
             yield self
-        except BaseException:
-            self._abandon()
-            raise
-        try:
-            self.commit()
-        except BaseException:
-            self._abandon()  # a failed COMMIT (a deferred constraint, a busy file) leaves it open
-            raise
-
-    def _abandon(self) -> None:
-        if self._conn.depth and not self._conn.closed:
-            self._conn.rollback()
 
     # -- atomic read-modify-write -------------------------------------------------------------------------
 
@@ -590,6 +585,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
                 slot = [ABSENT if text is False else self._decode(key, text)]  # type: ignore[arg-type]
                 yield slot
                 new_text = encode_value(key, slot[0])
+                self._cache.discard(key)
                 self._kv.put(key, new_text)
             self._written([key], [new_text])
 

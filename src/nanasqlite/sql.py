@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -59,6 +60,13 @@ def _read(con: apsw.Connection, sql: str, bindings: Bindings) -> tuple[list[str]
     except apsw.ExecutionCompleteError:
         return [], []
     return names, cursor.fetchall()
+
+
+# Statements that open or end a transaction behind the store's back (its bookkeeping would roll them back).
+_TRANSACTION_CONTROL = re.compile(
+    r"\s*(?:(?:--[^\n]*(?:\n|$)|/\*.*?\*/)\s*)*(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class SQLMixin:
@@ -119,6 +127,11 @@ class SQLMixin:
         # Called before each statement runs (also the later statements of a script, run while the caller
         # iterates): anything that may write can have changed a key-value table behind the caches.
         def trace(cursor: apsw.Cursor, statement: str, values: Any) -> bool:
+            if _TRANSACTION_CONTROL.match(statement):
+                raise NanaSQLiteTransactionError(
+                    "execute() does not run BEGIN, COMMIT, ROLLBACK, SAVEPOINT or RELEASE: the store must know "
+                    "about transactions, so use db.transaction(), or begin_transaction(), commit() and rollback()"
+                )
             if not cursor.is_readonly:
                 conn.invalidate_caches()
             return True
@@ -216,9 +229,7 @@ class SQLMixin:
         self._check()
         index = validate_identifier(index_name, "index name")
         table = validate_identifier(table_name, "table name")
-        cols = ", ".join(
-            validate_identifier(c, "column name") for c in sqlsafety.name_list(columns, "columns")
-        )
+        cols = ", ".join(validate_identifier(c, "column name") for c in sqlsafety.name_list(columns, "columns"))
         guard = "IF NOT EXISTS " if if_not_exists else ""
         sql = f"CREATE {'UNIQUE ' if unique else ''}INDEX {guard}{index} ON {table} ({cols})"
         self._sql(lambda con: con.execute(sql).fetchall(), "create_index")
@@ -236,9 +247,7 @@ class SQLMixin:
         sql = f"DROP INDEX {'IF EXISTS ' if if_exists else ''}{index}"
         self._sql(lambda con: con.execute(sql).fetchall(), "drop_index")
 
-    def alter_table_add_column(
-        self, table_name: str, column_name: str, column_type: str, default: Any = None
-    ) -> None:
+    def alter_table_add_column(self, table_name: str, column_name: str, column_type: str, default: Any = None) -> None:
         """Add a column; ``default`` (str, bool, int or float) becomes its literal default value."""
         self._check()
         table = validate_identifier(table_name, "table name")
@@ -282,9 +291,7 @@ class SQLMixin:
         if table_name:
             sql, args = sql + " AND tbl_name = ?", (table_name,)
         rows = self._sql(lambda con: con.execute(sql + " ORDER BY name", args).fetchall(), "list_indexes")
-        return [
-            {"name": r[0], "table": r[1], "sql": r[2]} for r in rows if not str(r[0]).startswith("sqlite_")
-        ]
+        return [{"name": r[0], "table": r[1], "sql": r[2]} for r in rows if not str(r[0]).startswith("sqlite_")]
 
     # -- rows -----------------------------------------------------------------------------------------------
 
@@ -306,9 +313,7 @@ class SQLMixin:
         self._touched(table)
         return rowid
 
-    def sql_update(
-        self, table_name: str, data: Mapping[str, Any], where: str, parameters: Params = None
-    ) -> int:
+    def sql_update(self, table_name: str, data: Mapping[str, Any], where: str, parameters: Params = None) -> int:
         """Set the columns of ``data`` in the rows matching ``where``; return how many rows changed."""
         self._check()
         table = validate_identifier(table_name, "table name")
@@ -330,18 +335,14 @@ class SQLMixin:
                     "numbered parameters (?1, ?2, ...) cannot be used in sql_update's where; use ? or :name"
                 )
             sets, bindings = [f"{c} = ?" for c in columns], values + bindings
-        return self._changes(
-            f"UPDATE {table} SET {', '.join(sets)} WHERE {where}", bindings, table, "sql_update"
-        )
+        return self._changes(f"UPDATE {table} SET {', '.join(sets)} WHERE {where}", bindings, table, "sql_update")
 
     def sql_delete(self, table_name: str, where: str, parameters: Params = None) -> int:
         """Delete the rows matching ``where``; return how many were deleted."""
         self._check()
         table = validate_identifier(table_name, "table name")
         sqlsafety.validate_expression(where, "where clause", self._policy())
-        return self._changes(
-            f"DELETE FROM {table} WHERE {where}", sqlsafety.bindings(parameters), table, "sql_delete"
-        )
+        return self._changes(f"DELETE FROM {table} WHERE {where}", sqlsafety.bindings(parameters), table, "sql_delete")
 
     def _changes(self, sql: str, bindings: Bindings, table: str, doing: str) -> int:
         def run(con: apsw.Connection) -> int:
@@ -479,9 +480,7 @@ class SQLMixin:
         """``query`` with ``offset`` and ``group_by``."""
         self._check()
         table = self._table_sql(table_name)
-        policy = self._policy(
-            strict_sql_validation, allowed_sql_functions, forbidden_sql_functions, override_allowed
-        )
+        policy = self._policy(strict_sql_validation, allowed_sql_functions, forbidden_sql_functions, override_allowed)
         sql, keys = self._select_list(columns, policy)
         sql += f" FROM {table}"
         for clause, text in (("WHERE", where), ("GROUP BY", group_by), ("ORDER BY", order_by)):

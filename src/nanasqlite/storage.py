@@ -139,8 +139,9 @@ class Connection:
 
     def reopen(self) -> None:
         """Close and reopen the file (after it was replaced on disk); every cache of it is dropped.
-        The caller holds the lock and has no transaction open."""
-        self.check()
+        The caller holds the lock and has no transaction open; the old connection may be closed already."""
+        if self.closed:
+            raise NanaSQLiteClosedError("the database connection is closed")
         self.apsw.close()
         try:
             self.apsw = apsw.Connection(self._reopen_path, flags=self._flags)
@@ -149,11 +150,6 @@ class Connection:
             raise NanaSQLiteConnectionError(f"cannot reopen database {self.path!r}: {exc}") from exc
         self._configure()
         self.invalidate_caches()
-
-    def check(self) -> apsw.Connection:
-        if self.closed:
-            raise NanaSQLiteClosedError("the database connection is closed")
-        return self.apsw
 
     def close(self) -> None:
         with self.lock:
@@ -182,22 +178,51 @@ class Connection:
     # front, so a read-modify-write inside it never fails to upgrade (SQLITE_BUSY_SNAPSHOT in WAL mode) when
     # another process wrote in between.
 
+    # A signal handler may raise (KeyboardInterrupt) between any two bytecodes, so the bookkeeping below is
+    # ordered to leave no window in which SQLite is inside a transaction the store does not know about:
+    # acknowledged autocommit writes would silently join it and never be committed.
+
+    def check(self) -> apsw.Connection:
+        """The open connection, outside any transaction the store does not know about.
+
+        At depth 0 SQLite must not be inside a transaction. One can be left open only by a call interrupted
+        right after its BEGIN (a signal handler raising between two bytecodes); since every call passes here
+        first, it holds nothing but that interrupted call's own writes, so it is rolled back.
+        """
+        if self.closed:
+            raise NanaSQLiteClosedError("the database connection is closed")
+        con = self.apsw
+        if self.depth == 0 and con.in_transaction:
+            try:
+                con.execute("ROLLBACK")
+            except apsw.Error as exc:
+                raise database_error(exc, "rollback of an interrupted transaction") from exc
+        return con
+
     def begin(self) -> None:
         self.lock.acquire()
+        before = self.depth
         try:
             con = self.check()
-            if self.depth == 0:
-                con.execute("BEGIN IMMEDIATE")
+            if before == 0:
                 self.owner = threading.get_ident()
-            else:
-                con.execute(f"SAVEPOINT nana_{self.depth}")
-        except apsw.Error as exc:
+            self.depth = before + 1  # counted before the SQL runs, undone below if it does not
+            con.execute("BEGIN IMMEDIATE" if before == 0 else f"SAVEPOINT nana_{before}")
+        except BaseException as exc:
+            if self.depth > before:
+                self.depth = before
+                try:
+                    if before == 0:
+                        if self.apsw.in_transaction:
+                            self.apsw.execute("ROLLBACK")
+                    else:
+                        self.apsw.execute(f"ROLLBACK TO nana_{before}; RELEASE nana_{before}")
+                except apsw.Error:
+                    pass  # the statement never ran, so there is nothing to undo
             self.lock.release()
-            raise database_error(exc, "begin transaction") from exc
-        except BaseException:
-            self.lock.release()
+            if isinstance(exc, apsw.Error):
+                raise database_error(exc, "begin transaction") from exc
             raise
-        self.depth += 1
 
     def _end_check(self, what: str) -> apsw.Connection:
         con = self.check()
@@ -221,11 +246,16 @@ class Connection:
         if self._lost():
             raise NanaSQLiteTransactionError("commit(): SQLite had already rolled the transaction back")
         try:
-            con.execute("COMMIT" if self.depth == 1 else f"RELEASE nana_{self.depth - 1}")
-        except apsw.Error as exc:
-            self._lost()
-            raise database_error(exc, "commit") from exc
-        self.depth -= 1
+            self.depth -= 1  # uncounted before the SQL runs, counted again below if it does not
+            con.execute("COMMIT" if self.depth == 0 else f"RELEASE nana_{self.depth}")
+        except BaseException as exc:
+            if self.depth or self.apsw.in_transaction:
+                self.depth += 1  # still open: the caller decides (transaction() rolls back)
+            else:
+                self.lock.release()  # SQLite ended it while failing
+            if isinstance(exc, apsw.Error):
+                raise database_error(exc, "commit") from exc
+            raise
         self.lock.release()
 
     def rollback(self) -> None:
@@ -247,14 +277,21 @@ class Connection:
 
     @contextmanager
     def atomic(self) -> Iterator[apsw.Connection]:
-        """All-or-nothing for one operation: its own transaction, or a savepoint inside the caller's."""
-        self.begin()
+        """All-or-nothing for one operation: its own transaction, or a savepoint inside the caller's.
+        The caller holds the lock, so the depth cannot move under it.
+
+        Whatever ends the block (an error, a failed COMMIT, a signal handler raising anywhere in between),
+        the level this block opened is rolled back unless it was committed.
+        """
+        level = self.depth + 1
         try:
+            self.begin()
             yield self.apsw
+            self.commit()
         except BaseException:
-            self.rollback()
+            if self.depth == level and not self.closed:
+                self.rollback()
             raise
-        self.commit()
 
 
 class KVTable:
