@@ -337,3 +337,24 @@ async def test_migration_table(tmp_path: Path) -> None:
                 assert await adb.to_dict() == sync.to_dict()
     finally:
         sync.close()
+
+
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "async-quick-guide.md"
+
+
+def guide_snippets() -> list[str]:
+    text = GUIDE.read_text(encoding="utf-8")
+    parts = text.split("```python\n")[1:]
+    return [part.split("```", 1)[0] for part in parts]
+
+
+def test_every_snippet_of_the_guide_is_run_by_these_tests_or_the_examples() -> None:
+    """The copies above and in examples/ cannot drift from docs/async-quick-guide.md unnoticed."""
+    tested = [v for k, v in globals().items() if k.isupper() and isinstance(v, str)]
+    examples = GUIDE.parent.parent / "examples"
+    apps = [(examples / name).read_text(encoding="utf-8") for name in ("fastapi_app.py", "quart_app.py")]
+    snippets = guide_snippets()
+    assert len(snippets) == 14
+    for snippet in snippets:
+        body = snippet.strip()
+        assert any(body == t.strip() for t in tested) or any(body in app for app in apps), body[:200]
