@@ -424,9 +424,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._check()
         if not isinstance(mapping, Mapping):
             raise TypeError(f"batch_update() takes a mapping, not {type(mapping).__name__}")
-        keys = list(mapping.keys())
-        for key in keys:
-            _check_key(key)
+        keys = list(mapping.keys())  # the kernel refuses a non-str key before it writes anything
         values = [mapping[k] for k in keys] if type(mapping) is not dict else list(mapping.values())
         if not keys:
             return
@@ -489,9 +487,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     def batch_delete(self, keys: Iterable[str]) -> None:
         """Delete all keys in one transaction; keys that do not exist are ignored."""
         self._check()
-        keys = list(keys)
-        for key in keys:
-            _check_key(key)
+        keys = list(keys)  # the kernel refuses a non-str key before it deletes anything
         if not keys:
             return
         with self._lock:
