@@ -74,13 +74,17 @@ def delete_many(connection: apsw.Connection, sql: str, keys: Iterable[str]) -> N
     _atomic(connection, lambda: connection.executemany(sql, ((k,) for k in keys)))
 
 
+_IN_CHUNK = 256  # keys per "IN (...)" statement, as in the compiled twin
+
+
 def get_many(connection: apsw.Connection, sql: str, keys: Iterable[str]) -> dict[str, str | None]:
-    """Run ``sql`` (a SELECT of one value by key) for every key; return ``{key: text}`` of the keys found."""
+    """Run ``sql`` (a SELECT of key, value ending in ``key IN (``) over the keys, a chunk per statement; return
+    ``{key: text}`` of the keys found. A stored SQL NULL comes back as None."""
+    keys = _check_keys(keys)
     found: dict[str, str | None] = {}
-    for key in _check_keys(keys):
-        row = connection.execute(sql, (key,)).fetchone()
-        if row is not None:
-            found[key] = row[0]
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        found.update(connection.execute(sql + ",".join("?" * len(chunk)) + ")", chunk))
     return found
 
 

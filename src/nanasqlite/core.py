@@ -261,14 +261,20 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     # -- the mapping protocol -----------------------------------------------------------------------------
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._check()
-        _check_key(key)
+        # Written flat (no helper calls): this is every single write, and SQLite's commit is its only real cost.
+        if self._closed:
+            self._check()
+        if not isinstance(key, str):
+            raise TypeError(f"keys must be str, not {type(key).__name__}")
         text = encode_value(key, value)
         with self._lock:
-            self._check()
-            self._cache.discard(key)
+            if self._closed:
+                self._check()
+            cache = self._cache
+            cache.discard(key)  # before the write: see _forget
             self._kv.put(key, text)
-            self._written([key], [text])
+            if self._filling():
+                cache.put_raw(key, text)
 
     def __delitem__(self, key: str) -> None:
         self._check()

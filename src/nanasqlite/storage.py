@@ -303,6 +303,7 @@ class KVTable:
         t = quote_identifier(table)
         self._create = f"CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, value TEXT)"
         self._get = f"SELECT value FROM {t} WHERE key = ?"
+        self._get_in = f"SELECT key, value FROM {t} WHERE key IN ("
         # An upsert updates an existing row in place; INSERT OR REPLACE would delete it from both B-trees
         # (table and key index) and insert it again: 1.5x slower for overwrites, the same for new keys.
         self._put = f"INSERT INTO {t} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
@@ -339,10 +340,14 @@ class KVTable:
         return False if row is None else row[0]
 
     def get_many(self, keys: list[str]) -> dict[str, str | None]:
-        return self._run(lambda con: self.conn.kernel.get_many(con, self._get, keys), "batch read")  # type: ignore[no-any-return]
+        return self._run(lambda con: self.conn.kernel.get_many(con, self._get_in, keys), "batch read")  # type: ignore[no-any-return]
 
     def put(self, key: str, text: str) -> None:
-        self._run(lambda con: con.execute(self._put, (key, text)), "write")
+        con = self.conn.check()
+        try:  # inline rather than through _run: this is every single write
+            con.execute(self._put, (key, text))
+        except apsw.Error as exc:
+            raise database_error(exc, "write") from exc
 
     def put_many(self, keys: list[str], values: list[Any]) -> list[str]:
         """Encode and write a batch atomically; return the texts written. A bad value writes nothing."""
