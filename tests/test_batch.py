@@ -246,3 +246,26 @@ def test_sub_table_batches_join_the_parents_transaction(db: NanaSQLite, db_path:
     assert file_rows(db_path, "users") == {}
     assert file_rows(db_path) == {}
     assert users.to_dict() == {}
+
+
+def test_a_small_batch_keeps_what_it_wrote_in_the_cache(db: NanaSQLite) -> None:
+    from nanasqlite.core import CACHED_BATCH_LIMIT
+
+    data = {f"k{i}": {"i": i} for i in range(CACHED_BATCH_LIMIT)}
+    db.batch_update(data)
+    assert all(db.is_cached(k) for k in data)
+    assert db.batch_get(list(data)) == data
+
+
+def test_a_big_batch_forgets_its_keys_and_reads_fill_the_cache_lazily(db: NanaSQLite) -> None:
+    from nanasqlite.core import CACHED_BATCH_LIMIT
+
+    db["k0"] = "old"
+    assert db["k0"] == "old"
+    data = {f"k{i}": {"i": i} for i in range(CACHED_BATCH_LIMIT + 1)}
+    db.batch_update(data)
+    assert not db.is_cached("k0")  # the old value is gone from the cache, not kept stale
+    assert not any(db.is_cached(k) for k in list(data)[:100])
+    assert db["k0"] == {"i": 0}
+    assert db.is_cached("k0")
+    assert db.to_dict() == data

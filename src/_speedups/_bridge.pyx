@@ -148,8 +148,9 @@ cdef class _Keys:
         free(self.size)
 
 
-def put_many(connection, str sql, keys, values):
-    """Run ``sql`` (an INSERT with parameters key, value) for every pair, all or nothing; return the texts.
+def put_many(connection, str sql, keys, values, bint texts=True):
+    """Run ``sql`` (an INSERT with parameters key, value) for every pair, all or nothing; return the texts
+    written, or None when ``texts`` is false (building them is the GIL-bound part of the last phase).
 
     A value that cannot be stored raises ``TypeError``/``ValueError`` naming its key before anything is
     written.
@@ -211,6 +212,8 @@ def put_many(connection, str sql, keys, values):
                 sqlite3_mutex_leave(mutex)
         if st.code != SQLITE_OK:
             _raise(&st)
+        if not texts:
+            return None
         out = PyList_New(n)
         for i in range(n):
             text = PyUnicode_DecodeUTF8(arena.data + offsets[i], offsets[i + 1] - offsets[i], NULL)

@@ -48,8 +48,11 @@ def _atomic(connection: apsw.Connection, work: Callable[[], object]) -> None:
     connection.execute("COMMIT" if own else "RELEASE nana_kernel")
 
 
-def put_many(connection: apsw.Connection, sql: str, keys: Iterable[str], values: Iterable[Any]) -> list[str]:
-    """Run ``sql`` (an INSERT with parameters key, value) for every pair, all or nothing; return the texts.
+def put_many(
+    connection: apsw.Connection, sql: str, keys: Iterable[str], values: Iterable[Any], texts: bool = True
+) -> list[str] | None:
+    """Run ``sql`` (an INSERT with parameters key, value) for every pair, all or nothing; return the texts
+    written, or None when ``texts`` is false.
 
     A value that cannot be stored raises ``TypeError``/``ValueError`` naming its key before anything is
     written.
@@ -58,14 +61,14 @@ def put_many(connection: apsw.Connection, sql: str, keys: Iterable[str], values:
     values = list(values)
     if len(values) != len(keys):
         raise ValueError("keys and values differ in length")
-    texts = []
+    written = []
     for key, value in zip(keys, values, strict=True):
         try:
-            texts.append(codec.dumps(value))
+            written.append(codec.dumps(value))
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"cannot store key {key!r}: {exc}") from None
-    _atomic(connection, lambda: connection.executemany(sql, zip(keys, texts, strict=True)))
-    return texts
+    _atomic(connection, lambda: connection.executemany(sql, zip(keys, written, strict=True)))
+    return written if texts else None
 
 
 def delete_many(connection: apsw.Connection, sql: str, keys: Iterable[str]) -> None:

@@ -30,6 +30,11 @@ from .storage import Connection, KVTable, encode_value
 __all__ = ["NanaSQLite"]
 
 _NO_DEFAULT: Any = object()
+
+#: A batch of at most this many pairs keeps what it wrote in the cache. A bigger one only forgets its keys'
+#: entries, and reads fill the cache lazily, as for data written by another process: keeping 100k texts is
+#: GIL-bound work (building and inserting them) that would serialise threads writing in parallel.
+CACHED_BATCH_LIMIT = 4096
 _PYDANTIC_MODEL = "__pydantic_model__"
 _PYDANTIC_DATA = "__pydantic_data__"
 
@@ -434,11 +439,13 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         values = [mapping[k] for k in keys] if type(mapping) is not dict else list(mapping.values())
         if not keys:
             return
+        keep = len(keys) <= CACHED_BATCH_LIMIT
         with self._lock:
             self._check()
             self._forget(keys)
-            texts = self._kv.put_many(keys, values)
-            self._written(keys, texts)
+            texts = self._kv.put_many(keys, values, keep)
+            if texts is not None:
+                self._written(keys, texts)
 
     def batch_update_partial(self, mapping: Mapping[str, Any]) -> dict[str, str]:
         """Write every pair that can be stored, as one transaction; return ``{key: reason}`` for the others."""

@@ -349,9 +349,12 @@ class KVTable:
         except apsw.Error as exc:
             raise database_error(exc, "write") from exc
 
-    def put_many(self, keys: list[str], values: list[Any]) -> list[str]:
-        """Encode and write a batch atomically; return the texts written. A bad value writes nothing."""
-        return self._run(lambda con: self.conn.kernel.put_many(con, self._put, keys, values), "batch write")  # type: ignore[no-any-return]
+    def put_many(self, keys: list[str], values: list[Any], texts: bool = True) -> list[str] | None:
+        """Encode and write a batch atomically; return the texts written (None unless ``texts``). A bad value
+        writes nothing."""
+        return self._run(  # type: ignore[no-any-return]
+            lambda con: self.conn.kernel.put_many(con, self._put, keys, values, texts), "batch write"
+        )
 
     def delete(self, key: str) -> bool:
         def run(con: apsw.Connection) -> bool:
