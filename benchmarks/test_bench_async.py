@@ -32,9 +32,7 @@ def test_aget_cached(benchmark: Any, loop: asyncio.AbstractEventLoop, adb: Any) 
     assert benchmark(lambda: loop.run_until_complete(adb.aget(key(1)))) == value(1)
 
 
-def test_aget_1000_concurrent_cold(
-    benchmark: Any, loop: asyncio.AbstractEventLoop, adb: Any, db_path: str
-) -> None:
+def test_aget_1000_concurrent_cold(benchmark: Any, loop: asyncio.AbstractEventLoop, adb: Any, db_path: str) -> None:
     keys = [key(i) for i in range(0, N, N // 1000)]
 
     async def cold_reads() -> list[Any]:

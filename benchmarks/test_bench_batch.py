@@ -31,9 +31,7 @@ def test_batch_update_two_threads_two_files(benchmark: Any, tmp_path: Any) -> No
     data = [items(N // 2, start=i * N) for i in range(2)]
 
     def both() -> None:
-        threads = [
-            threading.Thread(target=s.batch_update, args=(d,)) for s, d in zip(stores, data, strict=True)
-        ]
+        threads = [threading.Thread(target=s.batch_update, args=(d,)) for s, d in zip(stores, data, strict=True)]
         for t in threads:
             t.start()
         for t in threads:
@@ -61,9 +59,7 @@ def test_batch_update_partial(benchmark: Any, store: NanaSQLite) -> None:
 
 def test_batch_get_cold(benchmark: Any, filled: NanaSQLite) -> None:
     keys = [key(i) for i in range(0, N, 1)]
-    result = benchmark.pedantic(
-        filled.batch_get, args=(keys,), setup=filled.clear_cache, rounds=10, iterations=1
-    )
+    result = benchmark.pedantic(filled.batch_get, args=(keys,), setup=filled.clear_cache, rounds=10, iterations=1)
     assert len(result) == N
 
 

@@ -17,9 +17,7 @@ def users(store: NanaSQLite) -> Iterator[NanaSQLite]:
     if not hasattr(store, "fetch_all"):
         pytest.skip("the SQL helpers are not in this build")
     store.create_table("users", {"id": "INTEGER PRIMARY KEY", "name": "TEXT", "age": "INTEGER"})
-    store.execute_many(
-        "INSERT INTO users (name, age) VALUES (?, ?)", [(f"u{i}", i % 90) for i in range(ROWS)]
-    )
+    store.execute_many("INSERT INTO users (name, age) VALUES (?, ?)", [(f"u{i}", i % 90) for i in range(ROWS)])
     yield store
 
 
@@ -42,7 +40,5 @@ def test_sql_insert(benchmark: Any, users: NanaSQLite) -> None:
 
 
 def test_query(benchmark: Any, users: NanaSQLite) -> None:
-    rows = benchmark(
-        users.query, table_name="users", where="age = ?", parameters=(30,), order_by="id", limit=5
-    )
+    rows = benchmark(users.query, table_name="users", where="age = ?", parameters=(30,), order_by="id", limit=5)
     assert [r["age"] for r in rows] == [30] * len(rows) and rows

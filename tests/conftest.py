@@ -49,9 +49,7 @@ def nana16(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if _holds_nana16(NANA16_DEFAULT_DIR):
         return NANA16_DEFAULT_DIR
     cache = getattr(request.config, "cache", None)
-    target = (
-        cache.mkdir("nanasqlite-1.6.2") if cache is not None else tmp_path_factory.mktemp("nanasqlite-1.6.2")
-    )
+    target = cache.mkdir("nanasqlite-1.6.2") if cache is not None else tmp_path_factory.mktemp("nanasqlite-1.6.2")
     if not _holds_nana16(target):
         result = subprocess.run(
             [
@@ -84,8 +82,7 @@ def run_nana16(nana16: Path, code: str, cwd: Path, stdin: str | None = None) -> 
         [
             sys.executable,
             "-c",
-            "import nanasqlite\nassert nanasqlite.__version__ == "
-            f"{NANA16_VERSION!r}, nanasqlite.__file__\n" + code,
+            f"import nanasqlite\nassert nanasqlite.__version__ == {NANA16_VERSION!r}, nanasqlite.__file__\n" + code,
         ],
         input=stdin,
         capture_output=True,

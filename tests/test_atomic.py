@@ -285,10 +285,7 @@ def test_increments_from_several_processes_add_up_exactly(db: NanaSQLite, db_pat
     assert db["stats"]["hits"] == 0  # cached here: the final check must not answer from it
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
-    procs = [
-        ctx.Process(target=_increment_in_process, args=(db_path, start, per_process))
-        for _ in range(processes_n)
-    ]
+    procs = [ctx.Process(target=_increment_in_process, args=(db_path, start, per_process)) for _ in range(processes_n)]
     for p in procs:
         p.start()
     start.set()

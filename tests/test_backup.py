@@ -39,8 +39,7 @@ def integrity(path: str | Path) -> list[str]:
 def digest(path: str) -> tuple[bytes, bytes]:
     """The bytes of a database file and of its WAL."""
     return tuple(  # type: ignore[return-value]
-        hashlib.sha256(Path(p).read_bytes()).digest() if os.path.exists(p) else b""
-        for p in (path, path + "-wal")
+        hashlib.sha256(Path(p).read_bytes()).digest() if os.path.exists(p) else b"" for p in (path, path + "-wal")
     )
 
 
@@ -82,9 +81,7 @@ def test_backup_replaces_an_existing_file_and_keeps_its_mode(db: NanaSQLite, tmp
     assert integrity(dest) == ["ok"]
 
 
-def test_a_new_backup_gets_the_mode_of_the_database_file(
-    db: NanaSQLite, db_path: str, tmp_path: Path
-) -> None:
+def test_a_new_backup_gets_the_mode_of_the_database_file(db: NanaSQLite, db_path: str, tmp_path: Path) -> None:
     os.chmod(db_path, 0o604)
     db.backup(str(tmp_path / "copy.db"))
     assert stat.S_IMODE((tmp_path / "copy.db").stat().st_mode) == 0o604
@@ -93,9 +90,7 @@ def test_a_new_backup_gets_the_mode_of_the_database_file(
 def test_backup_removes_a_stale_wal_beside_the_destination(db: NanaSQLite, tmp_path: Path) -> None:
     # A -wal left by another database at the destination would be replayed onto the copy when it opens.
     other = apsw.Connection(str(tmp_path / "other.db"))
-    other.execute(
-        "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE intruder (x)"
-    ).fetchall()
+    other.execute("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE intruder (x)").fetchall()
     other.execute("INSERT INTO intruder VALUES (1)")
     assert os.path.getsize(tmp_path / "other.db-wal") > 0
     shutil.copy(tmp_path / "other.db-wal", tmp_path / "copy.db-wal")
@@ -265,9 +260,7 @@ def _corrupt_copy(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", ["corrupt", "text", "empty", "header only", "missing"])
-def test_a_bad_source_leaves_the_store_untouched(
-    db: NanaSQLite, db_path: str, tmp_path: Path, kind: str
-) -> None:
+def test_a_bad_source_leaves_the_store_untouched(db: NanaSQLite, db_path: str, tmp_path: Path, kind: str) -> None:
     fill(db)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     before = digest(db_path)

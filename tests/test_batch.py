@@ -144,9 +144,7 @@ def test_update_is_all_or_nothing_too(db: NanaSQLite, db_path: str) -> None:
 
 
 def test_batch_update_partial_writes_the_good_pairs_and_reports_the_bad(db: NanaSQLite, db_path: str) -> None:
-    failures = db.batch_update_partial(
-        {"good": 1, "set": {1}, "nan": float("nan"), "also good": [2], "big": 2**70}
-    )
+    failures = db.batch_update_partial({"good": 1, "set": {1}, "nan": float("nan"), "also good": [2], "big": 2**70})
     assert set(failures) == {"set", "nan", "big"}
     assert all(isinstance(reason, str) and reason for reason in failures.values())
     assert "set" in failures["set"]
@@ -226,9 +224,7 @@ def test_batches_in_a_rolled_back_transaction_leave_nothing(db: NanaSQLite, db_p
     assert file_rows(db_path) == {"old": "0"}
 
 
-def test_a_failed_batch_inside_a_transaction_keeps_the_transaction_usable(
-    db: NanaSQLite, db_path: str
-) -> None:
+def test_a_failed_batch_inside_a_transaction_keeps_the_transaction_usable(db: NanaSQLite, db_path: str) -> None:
     with db.transaction():
         db["before"] = 1
         with pytest.raises(TypeError, match="'bad'"):

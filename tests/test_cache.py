@@ -88,9 +88,7 @@ def test_a_delete_is_cached_as_a_miss(db: NanaSQLite, other: NanaSQLite) -> None
     assert db.get_fresh("k") == 2
 
 
-def test_iteration_len_and_batch_reads_see_the_file_not_only_the_cache(
-    db: NanaSQLite, other: NanaSQLite
-) -> None:
+def test_iteration_len_and_batch_reads_see_the_file_not_only_the_cache(db: NanaSQLite, other: NanaSQLite) -> None:
     assert db.get("x") is None  # a cached miss
     other.update({"x": 1, "y": 2})
     assert len(db) == 2

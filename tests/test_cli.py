@@ -56,9 +56,7 @@ def store(tmp_path: Path) -> Path:
     """A database file holding a few pairs, and a second table."""
     path = tmp_path / "store.db"
     with NanaSQLite(str(path)) as db:
-        db.batch_update(
-            {"user:1": {"name": "Nana", "tags": ["a", "é"]}, "user:2": [1, 2.5, None], "zeta": "z"}
-        )
+        db.batch_update({"user:1": {"name": "Nana", "tags": ["a", "é"]}, "user:2": [1, 2.5, None], "zeta": "z"})
         db.table("other")["k"] = 1
     return path
 
@@ -128,9 +126,9 @@ def test_keys_lists_in_key_order_with_prefix_and_limit(store: Path) -> None:
         "user:1",
         "user:2",
     ]
-    assert ok(
-        nana("keys", store.name, "--prefix", "user:", "--limit", "1", cwd=store.parent)
-    ).splitlines() == ["user:1"]
+    assert ok(nana("keys", store.name, "--prefix", "user:", "--limit", "1", cwd=store.parent)).splitlines() == [
+        "user:1"
+    ]
 
 
 def test_a_file_that_is_not_a_database_fails(tmp_path: Path) -> None:

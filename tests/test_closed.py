@@ -97,9 +97,7 @@ def plausible_args(name: str, method: Any, tmp_path: Path) -> tuple[list[Any], d
         elif param.name in BY_PARAMETER:
             value = BY_PARAMETER[param.name]
         else:
-            pytest.fail(
-                f"no plausible argument for {name}({param.name}=...): add one to BY_PARAMETER or SPECIAL"
-            )
+            pytest.fail(f"no plausible argument for {name}({param.name}=...): add one to BY_PARAMETER or SPECIAL")
         if param.kind is param.KEYWORD_ONLY:
             kwargs[param.name] = value
         else:

@@ -21,9 +21,9 @@ from nanasqlite import NanaSQLite
 from .conftest import run_nana16
 
 GOLDEN = Path(__file__).parent / "golden"
-EXPECTED: dict[str, dict[str, dict[str, Any]]] = json.loads(
-    (GOLDEN / "expected.json").read_text(encoding="utf-8")
-)["files"]
+EXPECTED: dict[str, dict[str, dict[str, Any]]] = json.loads((GOLDEN / "expected.json").read_text(encoding="utf-8"))[
+    "files"
+]
 
 
 def same(a: Any, b: Any) -> bool:

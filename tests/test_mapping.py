@@ -91,9 +91,7 @@ def test_cache_options_are_keyword_only(db_path: str) -> None:
         {"busy_timeout": -1},
     ],
 )
-def test_invalid_options_raise_a_validation_error_that_is_a_value_error(
-    db_path: str, kwargs: dict[str, Any]
-) -> None:
+def test_invalid_options_raise_a_validation_error_that_is_a_value_error(db_path: str, kwargs: dict[str, Any]) -> None:
     with pytest.raises(NanaSQLiteValidationError) as info:
         NanaSQLite(db_path, **kwargs)
     assert isinstance(info.value, ValueError)

@@ -120,9 +120,7 @@ def test_set_model_refuses_other_objects(db: NanaSQLite) -> None:
 
 
 def test_fields_are_stored_in_json_mode(db: NanaSQLite, db_path: str) -> None:
-    event = Event(
-        when=datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc), color=Color.RED, ratio=0.5
-    )
+    event = Event(when=datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc), color=Color.RED, ratio=0.5)
     db.set_model("e", event)
     data = json.loads(raw(db_path, "e"))["__pydantic_data__"]
     assert data == {"when": "2024-05-01T12:30:00Z", "color": "red", "ratio": 0.5}
@@ -165,9 +163,7 @@ def test_models_written_by_1_6_are_read_and_ours_are_read_by_1_6(tmp_path: Path,
     with NanaSQLite(path) as db:
         stored = db["from16"]
         assert stored["__pydantic_model__"] == "__main__.User"
-        assert db.get_model("from16", User) == User(
-            name="Old", age=16, tags=["x"], address=Address(city="Kyoto")
-        )
+        assert db.get_model("from16", User) == User(name="Old", age=16, tags=["x"], address=Address(city="Kyoto"))
         db.set_model("fromus", User(name="New", age=17, address=Address(city="Nara", zip="630")))
     out = run_nana16(nana16, MODEL_16, tmp_path, "read")
     assert json.loads(out) == {

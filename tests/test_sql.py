@@ -394,15 +394,11 @@ def test_query_clauses(users: NanaSQLite) -> None:
     ]
     assert users.query("users", ["name"], order_by="name", limit=1) == [{"name": "alice"}]
     assert users.query("users", limit=0) == []
-    assert users.query("users", ["name"], where="name = :n", parameters={"n": "bob"}, limit=5) == [
-        {"name": "bob"}
-    ]
+    assert users.query("users", ["name"], where="name = :n", parameters={"n": "bob"}, limit=5) == [{"name": "bob"}]
 
 
 def test_query_result_keys(users: NanaSQLite) -> None:
-    rows = users.query(
-        "users", ["name", "age AS years", "COUNT(*) AS n", "upper(name)", '"age"'], order_by="name"
-    )
+    rows = users.query("users", ["name", "age AS years", "COUNT(*) AS n", "upper(name)", '"age"'], order_by="name")
     assert rows == [{"name": "alice", "years": 30, "n": 3, "upper(name)": "ALICE", "age": 30}]
     assert users.query("users", ["*"], where="id = 1") == [{"id": 1, "name": "alice", "age": 30}]
     assert users.query("users", ["users.name"], where="id = 1") == [{"users.name": "alice"}]
@@ -450,8 +446,7 @@ def test_limit_and_offset_must_be_non_negative_ints(users: NanaSQLite, limit: An
 
 def test_pagination(users: NanaSQLite) -> None:
     pages = [
-        users.query_with_pagination("users", ["name"], order_by="id", limit=2, offset=offset)
-        for offset in (0, 2, 4)
+        users.query_with_pagination("users", ["name"], order_by="id", limit=2, offset=offset) for offset in (0, 2, 4)
     ]
     assert pages == [[{"name": "alice"}, {"name": "bob"}], [{"name": "carol"}], []]
     assert users.query_with_pagination("users", ["name"], order_by="id", offset=2) == [{"name": "carol"}]

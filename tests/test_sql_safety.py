@@ -544,8 +544,7 @@ TARGETS: list[tuple[str, Call, list[Any]]] = [
 def _fingerprint(path: str) -> tuple[bytes, bytes, list[tuple[Any, ...]]]:
     """The bytes of the database file and its WAL, and a dump of everything in it (schema and rows)."""
     digest = [
-        hashlib.sha256(Path(p).read_bytes()).digest() if os.path.exists(p) else b""
-        for p in (path, path + "-wal")
+        hashlib.sha256(Path(p).read_bytes()).digest() if os.path.exists(p) else b"" for p in (path, path + "-wal")
     ]
     con = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
     try:

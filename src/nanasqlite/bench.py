@@ -53,13 +53,9 @@ class Workload(NamedTuple):
 
 WORKLOADS: tuple[Workload, ...] = (
     Workload("set", "single autocommit set", 2_000, 500, ">= 1.0x", 1.0),
-    Workload(
-        "get_cached", "cached get db[k]", 200_000, 50_000, ">= 3x, within 2x of dict", 3.0, ("dict", 2.0)
-    ),
+    Workload("get_cached", "cached get db[k]", 200_000, 50_000, ">= 3x, within 2x of dict", 3.0, ("dict", 2.0)),
     Workload("get_cold", "cold get db[k]", 10_000, 2_000, ">= 2x", 2.0),
-    Workload(
-        "batch_write", "batch write", 100_000, 20_000, ">= 2x, > apsw+orjson", 2.0, ("apsw+orjson", 1.0)
-    ),
+    Workload("batch_write", "batch write", 100_000, 20_000, ">= 2x, > apsw+orjson", 2.0, ("apsw+orjson", 1.0)),
     # Every per-row GIL hand-off costs up to the switch interval here (~0.3 ms/row for APSW executemany
     # on the development machine), so the size is smaller than the table's 100k; the rate is per row.
     Workload("batch_write_busy", "batch write, a Python thread busy", 5_000, 1_000, ">= 10x", 10.0),
@@ -75,9 +71,7 @@ WORKLOADS: tuple[Workload, ...] = (
         ("aiosqlite", 1.0),
     ),
     Workload("async_writers", "async 100 concurrent writers", 2_000, 500, ">= 5x", 5.0),
-    Workload(
-        "scaling", "2 threads vs 1: batch write, 2 files", 50_000, 10_000, ">= 1.7x scaling", 1.7, None, True
-    ),
+    Workload("scaling", "2 threads vs 1: batch write, 2 files", 50_000, 10_000, ">= 1.7x scaling", 1.7, None, True),
 )
 BY_NAME = {w.name: w for w in WORKLOADS}
 

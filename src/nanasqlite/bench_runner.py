@@ -179,9 +179,7 @@ class PeerSpec(NamedTuple):
 
 _NO_SWITCH = {"NANASQLITE_NO_EXTENSIONS": "", "NANASQLITE_REQUIRE_EXTENSIONS": ""}
 PEERS: tuple[PeerSpec, ...] = (
-    PeerSpec(
-        "nanasqlite", "ours (compiled)", "nanasqlite", {**_NO_SWITCH, "NANASQLITE_REQUIRE_EXTENSIONS": "1"}
-    ),
+    PeerSpec("nanasqlite", "ours (compiled)", "nanasqlite", {**_NO_SWITCH, "NANASQLITE_REQUIRE_EXTENSIONS": "1"}),
     PeerSpec("nanasqlite-pure", "ours (pure)", "nanasqlite", {**_NO_SWITCH, "NANASQLITE_NO_EXTENSIONS": "1"}),
     PeerSpec(BASELINE, "1.6.2", "nanasqlite", dict(_NO_SWITCH)),
     PeerSpec("sqlitedict", "sqlitedict", "sqlitedict", {}),
@@ -195,8 +193,7 @@ PEER_NAMES = tuple(p.name for p in PEERS)
 # ``python -c`` keeps the script's folder (src/nanasqlite) off sys.path, where its module names (codec, core,
 # cache ...) would shadow others; ``runpy`` then runs bench.py as a plain script.
 _WORKER_BOOT = (
-    "import runpy, sys; "
-    "runpy.run_path(sys.argv[1], run_name='nanasqlite_bench_worker')['worker_main'](sys.argv[2])"
+    "import runpy, sys; runpy.run_path(sys.argv[1], run_name='nanasqlite_bench_worker')['worker_main'](sys.argv[2])"
 )
 
 
@@ -304,9 +301,7 @@ def _check_hello(spec: PeerSpec, hello: dict[str, Any]) -> str | None:
     return None
 
 
-def _start(
-    spec: PeerSpec, baseline_dir: str, timeout: float, log: Callable[..., None]
-) -> tuple[Any, str | None]:
+def _start(spec: PeerSpec, baseline_dir: str, timeout: float, log: Callable[..., None]) -> tuple[Any, str | None]:
     log(f"starting {spec.name} ...", True)
     try:
         worker = _Worker(spec, baseline_dir, timeout)
@@ -455,9 +450,7 @@ def render_text(report: dict[str, Any]) -> str:
         else:
             rate, per = si(r["median"]), f"{row['items'] / r['median'] * 1e3:.1f} ms"
         calls = row.get("calls") or 0
-        out.append(
-            f"{row['title']:<36} {calls:>8,} {row['items']:>8,} {rate:>10} {spread(r):>6.0f}% {per:>9}"
-        )
+        out.append(f"{row['title']:<36} {calls:>8,} {row['items']:>8,} {rate:>10} {spread(r):>6.0f}% {per:>9}")
     return "\n".join(out)
 
 

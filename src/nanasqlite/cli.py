@@ -322,9 +322,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser, *, compare_flag: bool =
     parser.add_argument(
         "--peers", type=_names(PEER_NAMES), help=f"for --compare, comma-separated: {', '.join(PEER_NAMES)}"
     )
-    parser.add_argument(
-        "--workloads", type=_names(names), help=f"only these, comma-separated: {', '.join(names)}"
-    )
+    parser.add_argument("--workloads", type=_names(names), help=f"only these, comma-separated: {', '.join(names)}")
     parser.add_argument(
         "--baseline",
         metavar="DIR",

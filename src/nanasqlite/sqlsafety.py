@@ -321,9 +321,7 @@ def make_policy(
 # -- expressions ---------------------------------------------------------------------------------------------
 
 
-def validate_expression(
-    text: object, what: str, policy: Policy, meter: StepMeter | None = None
-) -> list[Token]:
+def validate_expression(text: object, what: str, policy: Policy, meter: StepMeter | None = None) -> list[Token]:
     """Check one ``where`` / ``order_by`` / ``group_by`` / column expression; return its tokens."""
     if not isinstance(text, str):
         raise NanaSQLiteValidationError(f"{what} must be a str, not {type(text).__name__}")
@@ -605,9 +603,7 @@ def bindings(parameters: object, what: str = "parameters") -> Bindings:
     if isinstance(parameters, Mapping):
         return dict(parameters)
     if isinstance(parameters, (str, bytes, bytearray)) or not isinstance(parameters, Sequence):
-        raise NanaSQLiteValidationError(
-            f"{what} must be a sequence or a mapping, not {type(parameters).__name__}"
-        )
+        raise NanaSQLiteValidationError(f"{what} must be a sequence or a mapping, not {type(parameters).__name__}")
     return list(parameters)
 
 
@@ -644,8 +640,7 @@ def row(data: object, what: str = "data") -> tuple[list[str], list[Any]]:
 def check_value(column: str, value: object) -> None:
     if not isinstance(value, _VALUE_TYPES):
         raise TypeError(
-            f"the value of column {column!r} must be None, int, float, str or bytes, "
-            f"not {type(value).__name__}"
+            f"the value of column {column!r} must be None, int, float, str or bytes, not {type(value).__name__}"
         )
 
 
