@@ -148,6 +148,36 @@ cdef class _Keys:
         free(self.size)
 
 
+cdef void _write_batch(sqlite3 *db, const char *sql, const char **keys, int *key_sizes, Py_ssize_t n,
+                       const char *values, Py_ssize_t *offsets, nb_status *st) noexcept nogil:
+    """Run ``sql`` once per key, all or nothing, holding the connection's mutex: parameter 1 is the key and,
+    when ``values`` is not NULL, parameter 2 is value i, ``values[offsets[i]:offsets[i + 1]]``."""
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef sqlite3_stmt *stmt = NULL
+    cdef Py_ssize_t i
+    cdef int rc = SQLITE_OK, own = 0
+    sqlite3_mutex_enter(mutex)
+    if nb_begin(db, &own, st) == SQLITE_OK:
+        rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL)
+        if rc != SQLITE_OK:
+            nb_fail(db, st, rc)
+        else:
+            for i in range(n):
+                sqlite3_bind_text(stmt, 1, keys[i], key_sizes[i], SQLITE_STATIC)
+                if values != NULL:
+                    sqlite3_bind_text(stmt, 2, values + offsets[i], <int>(offsets[i + 1] - offsets[i]),
+                                      SQLITE_STATIC)
+                rc = sqlite3_step(stmt)
+                sqlite3_reset(stmt)
+                if rc != SQLITE_DONE:
+                    nb_fail(db, st, rc)
+                    break
+                rc = SQLITE_OK
+            sqlite3_finalize(stmt)
+        nb_end(db, own, rc == SQLITE_OK, st)
+    sqlite3_mutex_leave(mutex)
+
+
 def put_many(connection, str sql, keys, values, bint texts=True):
     """Run ``sql`` (an INSERT with parameters key, value) for every pair, all or nothing; return the texts
     written, or None when ``texts`` is false (building them is the GIL-bound part of the last phase).
@@ -167,9 +197,6 @@ def put_many(connection, str sql, keys, values, bint texts=True):
     cdef Py_ssize_t *offsets = NULL
     cdef Py_ssize_t i, n = k.n
     cdef nb_status st
-    cdef sqlite3_stmt *stmt = NULL
-    cdef sqlite3_mutex *mutex
-    cdef int rc, own = 0
     cdef list out
     st.code = SQLITE_OK
     st.msg[0] = 0
@@ -186,30 +213,11 @@ def put_many(connection, str sql, keys, values, bint texts=True):
         offsets = <Py_ssize_t *>malloc(<size_t>(n + 1) * sizeof(Py_ssize_t))
         if offsets == NULL:
             raise MemoryError()
-        mutex = sqlite3_db_mutex(db)
         with nogil:
             if tape_render_all(&t, &arena, offsets) != TAPE_OK:
                 nb_nomem(&st)
             else:
-                sqlite3_mutex_enter(mutex)
-                if nb_begin(db, &own, &st) == SQLITE_OK:
-                    rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
-                    if rc != SQLITE_OK:
-                        nb_fail(db, &st, rc)
-                    else:
-                        for i in range(n):
-                            sqlite3_bind_text(stmt, 1, k.ptr[i], k.size[i], SQLITE_STATIC)
-                            sqlite3_bind_text(stmt, 2, arena.data + offsets[i],
-                                              <int>(offsets[i + 1] - offsets[i]), SQLITE_STATIC)
-                            rc = sqlite3_step(stmt)
-                            sqlite3_reset(stmt)
-                            if rc != SQLITE_DONE:
-                                nb_fail(db, &st, rc)
-                                break
-                            rc = SQLITE_OK
-                        sqlite3_finalize(stmt)
-                    nb_end(db, own, rc == SQLITE_OK, &st)
-                sqlite3_mutex_leave(mutex)
+                _write_batch(db, csql, k.ptr, k.size, n, arena.data, offsets, &st)
         if st.code != SQLITE_OK:
             _raise(&st)
         if not texts:
@@ -234,31 +242,11 @@ def delete_many(connection, str sql, keys):
     cdef sqlite3 *db = _db(connection)
     cdef bytes sql_b = _sql(sql)
     cdef const char *csql = sql_b
-    cdef Py_ssize_t i, n = k.n
     cdef nb_status st
-    cdef sqlite3_stmt *stmt = NULL
-    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
-    cdef int rc, own = 0
     st.code = SQLITE_OK
     st.msg[0] = 0
     with nogil:
-        sqlite3_mutex_enter(mutex)
-        if nb_begin(db, &own, &st) == SQLITE_OK:
-            rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
-            if rc != SQLITE_OK:
-                nb_fail(db, &st, rc)
-            else:
-                for i in range(n):
-                    sqlite3_bind_text(stmt, 1, k.ptr[i], k.size[i], SQLITE_STATIC)
-                    rc = sqlite3_step(stmt)
-                    sqlite3_reset(stmt)
-                    if rc != SQLITE_DONE:
-                        nb_fail(db, &st, rc)
-                        break
-                    rc = SQLITE_OK
-                sqlite3_finalize(stmt)
-            nb_end(db, own, rc == SQLITE_OK, &st)
-        sqlite3_mutex_leave(mutex)
+        _write_batch(db, csql, k.ptr, k.size, k.n, NULL, NULL, &st)
     if st.code != SQLITE_OK:
         _raise(&st)
 
