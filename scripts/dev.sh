@@ -51,7 +51,7 @@ sanitize)
     need_headers
     [ -x "$PY" ] || python3 -m venv "$VENV"
     "$PY" -m pip install -q --upgrade pip
-    "$PY" -m pip install -q ".[test]"
+    "$PY" -m pip install -q ".[test,bench]"
     # Reinstall the package itself with the extensions compiled under AddressSanitizer and UBSan.
     NANASQLITE_SANITIZE=1 NANASQLITE_REQUIRE_EXTENSIONS=1 "$PY" -m pip install -q --force-reinstall --no-deps .
     # The interpreter is not instrumented, so the runtimes are preloaded; CPython's own allocations at exit
@@ -69,7 +69,7 @@ wheel)
     NANASQLITE_REQUIRE_EXTENSIONS=1 "$PY" -m build -q
     "$PY" -m auditwheel repair -q -w wheelhouse dist/*.whl
     python3 -m venv .venv-wheel
-    .venv-wheel/bin/pip install -q "$(ls wheelhouse/*.whl)[test]"
+    .venv-wheel/bin/pip install -q "$(ls wheelhouse/*.whl)[test,bench]"
     NANASQLITE_REQUIRE_EXTENSIONS=1 .venv-wheel/bin/python -m pytest -q -p no:cacheprovider
     ;;
 *)

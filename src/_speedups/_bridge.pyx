@@ -1,4 +1,4 @@
-# cython: freethreading_compatible=True
+# cython: freethreading_compatible=True, autotestdict=False
 """Compiled twin of ``nanasqlite._bridge``: whole batches on APSW's own SQLite, with the GIL released once.
 
 APSW releases and re-takes the GIL around every ``sqlite3_step``; with another thread running Python each

@@ -1,4 +1,4 @@
-# cython: freethreading_compatible=True
+# cython: freethreading_compatible=True, autotestdict=False
 """Compiled twin of ``nanasqlite.codec``: values <-> JSON text, byte for byte the same as the pure module.
 
 ``dumps`` and ``encode_many`` flatten values onto a tape (``_tape.pxi``) with the GIL and render the JSON from

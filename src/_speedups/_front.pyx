@@ -1,15 +1,17 @@
-# cython: freethreading_compatible=True
+# cython: freethreading_compatible=True, autotestdict=False
 """Compiled twin of ``nanasqlite._front``: cache hits without a Python frame.
 
 ``CacheFront.__getitem__`` fills the mapping slot of the type, so ``db[key]`` on a cached key is one dict lookup
 behind one C call.
 """
 
+cimport cython
 from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
 from cpython.list cimport PyList_Append
 from cpython.ref cimport PyObject
 
 
+@cython.auto_pickle(False)  # a store is a live connection: never pickled
 cdef class CacheFront:
     cdef public dict _hot
 
