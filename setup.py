@@ -44,8 +44,9 @@ class OptionalBuildExt(build_ext):
         if SANITIZE:
             # Separate object files: an up-to-date sanitizer object must never be linked into a normal
             # build (or the other way round) just because its source did not change.
-            self.build_temp = os.path.join(self.build_temp, "sanitize")
-            self.build_lib = os.path.join(self.build_lib, "sanitize")
+            # Siblings, never inside build_lib: whatever is in build_lib goes into a wheel.
+            self.build_temp = self.build_temp.rstrip(os.sep) + "-sanitize"
+            self.build_lib = self.build_lib.rstrip(os.sep) + "-sanitize"
 
     def run(self):
         try:
