@@ -257,6 +257,20 @@ cdef object _text(nb_arena *a, size_t i):
     return PyUnicode_DecodeUTF8(a.data + a.off[i], <Py_ssize_t>a.len[i], "replace")
 
 
+cdef void _collect_rows(sqlite3 *db, sqlite3_stmt *stmt, nb_arena *a, nb_status *st) noexcept nogil:
+    """Step ``stmt`` to its end, appending columns 0 and 1 of every row to ``a``."""
+    cdef int rc
+    while True:
+        rc = sqlite3_step(stmt)
+        if rc != SQLITE_ROW:
+            if rc != SQLITE_DONE:
+                nb_fail(db, st, rc)
+            return
+        if nb_arena_push_column(a, stmt, 0) != 0 or nb_arena_push_column(a, stmt, 1) != 0:
+            nb_nomem(st)
+            return
+
+
 cdef enum:
     # Keys per "IN (...)" statement: one statement per chunk opens its cursors once, where a statement per key
     # pays that for every key (2x slower). Far below every SQLite's bound-parameter limit (999 before 3.32).
@@ -304,16 +318,7 @@ def get_many(connection, str sql, keys):
                     break
                 for i in range(size):
                     sqlite3_bind_text(stmt, <int>(i + 1), k.ptr[start + i], k.size[start + i], SQLITE_STATIC)
-                while True:
-                    rc = sqlite3_step(stmt)
-                    if rc == SQLITE_ROW:
-                        if nb_arena_push_column(&a, stmt, 0) != 0 or nb_arena_push_column(&a, stmt, 1) != 0:
-                            nb_nomem(&st)
-                            break
-                    else:
-                        if rc != SQLITE_DONE:
-                            nb_fail(db, &st, rc)
-                        break
+                _collect_rows(db, stmt, &a, &st)
                 sqlite3_finalize(stmt)
                 start += size
             sqlite3_mutex_leave(mutex)
@@ -351,16 +356,7 @@ def scan(connection, str sql):
             if rc != SQLITE_OK:
                 nb_fail(db, &st, rc)
             else:
-                while True:
-                    rc = sqlite3_step(stmt)
-                    if rc == SQLITE_ROW:
-                        if nb_arena_push_column(&a, stmt, 0) != 0 or nb_arena_push_column(&a, stmt, 1) != 0:
-                            nb_nomem(&st)
-                            break
-                    else:
-                        if rc != SQLITE_DONE:
-                            nb_fail(db, &st, rc)
-                        break
+                _collect_rows(db, stmt, &a, &st)
                 sqlite3_finalize(stmt)
             sqlite3_mutex_leave(mutex)
         if st.code != SQLITE_OK:
