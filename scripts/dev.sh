@@ -3,7 +3,7 @@
 # (Python 3, a C compiler, the SQLite headers) and is safe to run again.
 #
 #   scripts/dev.sh demo      build, then run the quick benchmark of the store on a real database file
-#   scripts/dev.sh test      build, then run the whole suite twice: extensions required, then disabled
+#   scripts/dev.sh test      build, then run the whole suite twice (extensions required, then disabled), lint
 #   scripts/dev.sh sanitize  build with ASan+UBSan into .venv-asan and run the suite under it
 #   scripts/dev.sh wheel     build a manylinux wheel (python -m build + auditwheel) and test it in a fresh venv
 set -euo pipefail
@@ -44,6 +44,10 @@ test)
     NANASQLITE_NO_EXTENSIONS=1 "$PY" -m pytest -q
     echo "== benchmarks, once, timing disabled (so they never rot)"
     NANASQLITE_REQUIRE_EXTENSIONS=1 "$PY" -m pytest -q benchmarks --benchmark-disable
+    echo "== lint and types (ruff, mypy --strict on the package)"
+    "$PY" -m ruff check src tests benchmarks examples scripts
+    "$PY" -m ruff format --check src tests benchmarks examples scripts
+    "$PY" -m mypy
     ;;
 sanitize)
     VENV=.venv-asan
