@@ -201,7 +201,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         entry = cache.lookup(key)
         if entry is MISS:
             text = self._kv.get(key)
-            filling = self._conn.depth == 0  # see _filling
+            filling = self._filling()
             if text is False:
                 if filling:
                     cache.put_absent(key)
@@ -213,7 +213,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             value = self._decode(key, text)  # type: ignore[arg-type]
         elif decode and type(entry) is Raw:
             value = self._decode(key, entry.text)
-            filling = self._conn.depth == 0
+            filling = self._filling()
         else:
             return entry
         if filling:
