@@ -17,6 +17,7 @@ import apsw
 import pytest
 
 from nanasqlite import AsyncNanaSQLite, NanaSQLite, NanaSQLiteClosedError, NanaSQLiteDatabaseError
+from nanasqlite._async_threads import SETTLE_CHUNK, _settle_all
 
 BOUND = 60  # seconds any scenario below may take before it counts as hung
 
@@ -269,6 +270,25 @@ async def test_a_reader_never_caches_a_row_older_than_a_committed_write(read_gat
     finally:
         read_gate.release.set()
         await db.close()
+
+
+async def test_results_reach_the_loop_a_few_per_turn_in_order() -> None:
+    loop = asyncio.get_running_loop()
+    futures = [loop.create_future() for _ in range(10 * SETTLE_CHUNK)]
+    futures[3].cancel()  # its awaiter left: skipped, the others still resolved
+    error = KeyError("k")
+    outcomes = [(f, i != 5, error if i == 5 else i) for i, f in enumerate(futures)]
+    _settle_all(outcomes)
+    assert sum(f.done() for f in futures[4:]) == SETTLE_CHUNK - 4  # the first slice only, in this turn
+    turns = 0
+    while not all(f.done() for f in futures):
+        await asyncio.sleep(0)
+        turns += 1
+    assert turns >= 9  # one slice per turn: the loop ran other callbacks in between
+    assert futures[3].cancelled() and futures[5].exception() is error
+    assert [f.result() for i, f in enumerate(futures) if i not in (3, 5)] == [
+        i for i in range(10 * SETTLE_CHUNK) if i not in (3, 5)
+    ]
 
 
 # -- cancellation ------------------------------------------------------------------------------------------------

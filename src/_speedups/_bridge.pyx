@@ -10,11 +10,18 @@ loadable extension (``_bridge.h``): ``attach`` loads it into an APSW connection,
 2. one ``with nogil:`` block holding the connection's mutex: render the JSON, begin, bind, step, commit;
 3. with the GIL: build the results (the texts written, or the rows read).
 
+``gate`` (every batch function takes one, default None) is an object with ``release()`` and ``acquire()``
+that the caller holds: it is released for phase 2 and acquired again after it. The async facade passes its
+worker threads' turn (``nanasqlite._turn``), so that another worker runs Python meanwhile; a ``Turn`` of this
+module is left and waited for inside the GIL-free block, so the caller asks for the GIL only once it holds
+the turn again.
+
 No Python object is touched in phase 2: keys are UTF-8 pointers into str objects that a list owned by the call
 keeps alive, and the tape holds its own references. SQLite errors are raised as APSW's exception classes, so
 callers treat both twins alike.
 """
 
+cimport cython
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -67,7 +74,20 @@ cdef extern from "_bridge.h" nogil:
     int sqlite3_clear_bindings(sqlite3_stmt *)
     int sqlite3_finalize(sqlite3_stmt *)
 
-__all__ = ["KERNEL", "attach", "put_many", "delete_many", "get_many", "scan"]
+cdef extern from "pythread.h" nogil:
+    unsigned long PyThread_get_thread_ident()
+
+cdef extern from "_turn.h" nogil:
+    ctypedef struct nb_turn:
+        long long patience_ns
+    int nb_turn_init(nb_turn *t, long long patience_ns)
+    void nb_turn_destroy(nb_turn *t)
+    int nb_turn_enter(nb_turn *t, unsigned long me)
+    int nb_turn_leave(nb_turn *t, unsigned long me)
+    int nb_turn_held_by(nb_turn *t, unsigned long me)
+    int nb_turn_waiting(nb_turn *t)
+
+__all__ = ["KERNEL", "Turn", "attach", "put_many", "delete_many", "get_many", "scan"]
 
 #: Which implementation this is (the pure twin says "apsw").
 KERNEL = "native"
@@ -111,6 +131,110 @@ cdef sqlite3 *_db(connection) except NULL:
 cdef _raise(nb_status *st):
     cls = type(_apsw.exception_for(st.code))
     raise cls(st.msg.decode("utf-8", "replace"))
+
+
+@cython.auto_pickle(False)
+cdef class Turn:
+    """A first-come, first-served lock for the store's worker threads (see ``nanasqlite._turn``), in C so that
+    the batch kernel can wait for it without the GIL.
+
+    ``patience``: seconds a waiter waits before it goes on without the turn (None: no limit); the turn only
+    shapes scheduling, so a holder stuck in a slow read must not stop the others. ``enabled=False`` makes
+    every method do nothing."""
+
+    cdef nb_turn t
+    cdef readonly bint enabled
+    cdef readonly object patience
+
+    def __cinit__(self):
+        if nb_turn_init(&self.t, -1) != 0:
+            raise OSError("cannot create the turn's mutex")
+
+    def __init__(self, bint enabled=True, patience=None):
+        if patience is not None and patience < 0:
+            raise ValueError("patience must be None or >= 0")
+        self.t.patience_ns = -1 if patience is None else <long long>(patience * 1e9)
+        self.enabled = enabled
+        self.patience = patience
+
+    def __dealloc__(self):
+        nb_turn_destroy(&self.t)
+
+    def acquire(self):
+        """Wait (without the GIL) until every thread that came earlier had the turn, then hold it: True. Out of
+        patience, go on without it: False."""
+        cdef unsigned long me = PyThread_get_thread_ident()
+        cdef int got
+        if not self.enabled:
+            return False
+        with nogil:
+            got = nb_turn_enter(&self.t, me)
+        return bool(got)
+
+    def release(self):
+        """Hand the turn to the thread that has waited longest."""
+        if self.enabled and nb_turn_leave(&self.t, PyThread_get_thread_ident()) != 0:
+            raise RuntimeError("the turn is released by a thread that does not hold it")
+
+    def pass_on(self):
+        """Let the threads waiting for the turn have it first; the caller, which holds it, waits for it again."""
+        cdef unsigned long me = PyThread_get_thread_ident()
+        if self.enabled and nb_turn_waiting(&self.t) and nb_turn_held_by(&self.t, me):
+            with nogil:
+                nb_turn_leave(&self.t, me)
+                nb_turn_enter(&self.t, me)
+
+    def mine(self):
+        """This turn when the calling thread holds it, else None: the gate to hand to the batch functions."""
+        return self if self.enabled and nb_turn_held_by(&self.t, PyThread_get_thread_ident()) else None
+
+    @property
+    def waiting(self):
+        """How many threads wait for the turn."""
+        return nb_turn_waiting(&self.t)
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.mine() is not None:  # not when it went on without the turn
+            self.release()
+
+
+cdef nb_turn *_turn_of(gate):
+    """The C turn behind ``gate`` when the GIL-free phase can leave and wait for it by itself, else NULL."""
+    if type(gate) is Turn and (<Turn>gate).enabled:
+        return &(<Turn>gate).t
+    return NULL
+
+
+cdef inline int _leave(gate, nb_turn *turn, unsigned long me) except -1:
+    """Release a generic gate now; check that a C turn (left inside the GIL-free block) is the caller's."""
+    if turn != NULL:
+        if not nb_turn_held_by(turn, me):
+            raise RuntimeError("the turn is released by a thread that does not hold it")
+    elif gate is not None:
+        gate.release()
+    return 0
+
+
+cdef inline int _enter(gate, nb_turn *turn) except -1:
+    # Nothing can fail between _leave and here (the GIL-free block raises nothing), so the caller's gate is
+    # always taken back before any error of the batch is raised.
+    if turn == NULL and gate is not None:
+        gate.acquire()
+    return 0
+
+
+cdef inline void _turn_leave(nb_turn *turn, unsigned long me) noexcept nogil:
+    if turn != NULL:
+        nb_turn_leave(turn, me)
+
+
+cdef inline void _turn_enter(nb_turn *turn, unsigned long me) noexcept nogil:
+    if turn != NULL:
+        nb_turn_enter(turn, me)  # out of patience the caller goes on without it, as Turn.acquire does
 
 
 cdef inline bytes _sql(str sql):
@@ -178,7 +302,7 @@ cdef void _write_batch(sqlite3 *db, const char *sql, const char **keys, int *key
     sqlite3_mutex_leave(mutex)
 
 
-def put_many(connection, str sql, keys, values, bint texts=True):
+def put_many(connection, str sql, keys, values, bint texts=True, *, gate=None):
     """Run ``sql`` (an INSERT with parameters key, value) for every pair, all or nothing; return the texts
     written, or None when ``texts`` is false (building them is the GIL-bound part of the last phase).
 
@@ -198,6 +322,8 @@ def put_many(connection, str sql, keys, values, bint texts=True):
     cdef Py_ssize_t i, n = k.n
     cdef nb_status st
     cdef list out
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
     st.code = SQLITE_OK
     st.msg[0] = 0
     tape_init(&t)
@@ -213,11 +339,15 @@ def put_many(connection, str sql, keys, values, bint texts=True):
         offsets = <Py_ssize_t *>malloc(<size_t>(n + 1) * sizeof(Py_ssize_t))
         if offsets == NULL:
             raise MemoryError()
+        _leave(gate, turn, me)
         with nogil:
+            _turn_leave(turn, me)
             if tape_render_all(&t, &arena, offsets) != TAPE_OK:
                 nb_nomem(&st)
             else:
                 _write_batch(db, csql, k.ptr, k.size, n, arena.data, offsets, &st)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
         if st.code != SQLITE_OK:
             _raise(&st)
         if not texts:
@@ -236,17 +366,23 @@ def put_many(connection, str sql, keys, values, bint texts=True):
         tapebuf_free(&arena)
 
 
-def delete_many(connection, str sql, keys):
+def delete_many(connection, str sql, keys, *, gate=None):
     """Run ``sql`` (a DELETE with parameter key) for every key, all or nothing."""
     cdef _Keys k = _Keys(keys)
     cdef sqlite3 *db = _db(connection)
     cdef bytes sql_b = _sql(sql)
     cdef const char *csql = sql_b
     cdef nb_status st
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
     st.code = SQLITE_OK
     st.msg[0] = 0
+    _leave(gate, turn, me)
     with nogil:
+        _turn_leave(turn, me)
         _write_batch(db, csql, k.ptr, k.size, k.n, NULL, NULL, &st)
+        _turn_enter(turn, me)
+    _enter(gate, turn)
     if st.code != SQLITE_OK:
         _raise(&st)
 
@@ -281,7 +417,7 @@ cdef bytes _in_sql(str prefix, Py_ssize_t n):
     return (prefix + ",".join(["?"] * n) + ")").encode("utf-8")
 
 
-def get_many(connection, str sql, keys):
+def get_many(connection, str sql, keys, *, gate=None):
     """Run ``sql`` (a SELECT of key, value ending in ``key IN (``) over the keys, a chunk per statement; return
     ``{key: text}`` of the keys found. A stored SQL NULL comes back as None."""
     cdef _Keys k = _Keys(keys)
@@ -301,13 +437,17 @@ def get_many(connection, str sql, keys):
     cdef int rc = SQLITE_OK
     cdef dict out = {}
     cdef size_t j, rows
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
     if n == 0:
         return out
     memset(&a, 0, sizeof(a))
     st.code = SQLITE_OK
     st.msg[0] = 0
     try:
+        _leave(gate, turn, me)
         with nogil:
+            _turn_leave(turn, me)
             sqlite3_mutex_enter(mutex)
             start = 0
             while start < n and st.code == SQLITE_OK:
@@ -322,6 +462,8 @@ def get_many(connection, str sql, keys):
                 sqlite3_finalize(stmt)
                 start += size
             sqlite3_mutex_leave(mutex)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
         if st.code != SQLITE_OK:
             _raise(&st)
         rows = a.n // 2
@@ -334,7 +476,7 @@ def get_many(connection, str sql, keys):
         nb_arena_free(&a)
 
 
-def scan(connection, str sql):
+def scan(connection, str sql, *, gate=None):
     """Run ``sql`` (a SELECT of key, value) to the end without the GIL; return ``(keys, texts)``."""
     cdef sqlite3 *db = _db(connection)
     cdef bytes sql_b = _sql(sql)
@@ -346,11 +488,15 @@ def scan(connection, str sql):
     cdef int rc = SQLITE_OK
     cdef size_t i, rows
     cdef list keys, texts
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
     memset(&a, 0, sizeof(a))
     st.code = SQLITE_OK
     st.msg[0] = 0
     try:
+        _leave(gate, turn, me)
         with nogil:
+            _turn_leave(turn, me)
             sqlite3_mutex_enter(mutex)
             rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
             if rc != SQLITE_OK:
@@ -359,6 +505,8 @@ def scan(connection, str sql):
                 _collect_rows(db, stmt, &a, &st)
                 sqlite3_finalize(stmt)
             sqlite3_mutex_leave(mutex)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
         if st.code != SQLITE_OK:
             _raise(&st)
         rows = a.n // 2

@@ -27,7 +27,6 @@ import asyncio
 import atexit
 import contextlib
 import copy
-import os
 import threading
 import weakref
 from collections import deque
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
+from ._turn import TURN, outside
 from .cache import ABSENT, MISS, Raw
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteDatabaseError, NanaSQLiteError
 from .storage import Connection
@@ -55,6 +55,8 @@ APPLY_CHUNK = 4096
 #: Most read jobs a reader takes at once; their single-key lookups become one batch_get.
 READ_BATCH = 64
 _COALESCED = frozenset(("get", "__contains__"))
+#: Most futures resolved (so tasks woken) in one turn of the event loop.
+SETTLE_CHUNK = 16
 
 
 class Txn:
@@ -96,9 +98,14 @@ def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
         future.set_exception(value)
 
 
-def _settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in items:
+def _settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]], start: int = 0) -> None:
+    # A few futures per turn of the loop: each one wakes a task, and waking hundreds in one turn (1000 tasks
+    # reading) would keep the loop from everything else, its timers included, for milliseconds.
+    end = start + SETTLE_CHUNK
+    for future, ok, value in items[start:end]:
         _settle(future, ok, value)
+    if end < len(items):
+        asyncio.get_running_loop().call_soon(_settle_all, items, end)
 
 
 def _deliver(job: Job, ok: bool, value: Any) -> None:
@@ -468,16 +475,15 @@ class Engine:
         self.txn: Txn | None = None  # the async transaction the writer is serving
         self.closed = False
         self._finished = False
+        self._rest: deque[Job] = deque()  # what the writer left unserved when it stopped
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._state = threading.Lock()
         self._inbox: SimpleQueue[Job] = SimpleQueue()
         self._read_q: SimpleQueue[Job] = SimpleQueue()
+        self._taking = threading.Lock()
         self._opener = opener
         self._reader_path = reader_path
         self._readers_ok = readers > 0
-        # At most one reader per CPU works at a time: on a GIL build more would only queue for the GIL, and
-        # the event loop thread would queue behind them. The others wait on this semaphore, not on the GIL.
-        self._active = threading.Semaphore(max(1, min(readers, os.cpu_count() or 1)))
         self._parking = threading.Condition()
         self._park = False
         self._parked = 0
@@ -547,9 +553,12 @@ class Engine:
         reader = _Reader(self)
         try:
             while True:
-                with self._active:
+                # One reader at a time waits for work, so that a burst of jobs wakes one thread, not all of them
+                # at once to queue for the GIL; once it has its jobs, the next one waits.
+                with self._taking:
                     jobs, control = self._take_reads()
-                    if jobs:
+                if jobs:
+                    with TURN:  # Python only in turn with the other workers (see _turn)
                         reader.serve(jobs)
                 if control is _STOP:
                     return
@@ -591,7 +600,7 @@ class Engine:
             self._parked = 0
         for _ in self.readers:
             self._read_q.put(_PARK)
-        with self._parking:
+        with outside(), self._parking:  # a reader may need the turn to finish the jobs in its hands
             self._parking.wait_for(lambda: self._parked + self._gone >= len(self.readers))
 
     def _unpark_readers(self) -> None:
@@ -606,6 +615,13 @@ class Engine:
             self.gen += 1
 
     def _writer_main(self) -> None:
+        # The writer holds the turn (see _turn) except where it waits: for work, for readers to park, for
+        # BEGIN and COMMIT, and inside the batch kernel's GIL-free phase.
+        with TURN:
+            self._serve_writes()
+        self._finish()
+
+    def _serve_writes(self) -> None:
         try:
             self.store = self._opener()
         except BaseException as exc:
@@ -616,12 +632,14 @@ class Engine:
         group: list[Job] = []
         inbox = self._inbox
         while True:
+            TURN.pass_on()  # a reader that waits for the turn gets it between two jobs
             if not work:
                 if group:
                     self._commit(group)
                     group = []
                     continue
-                work.append(inbox.get())
+                with outside():
+                    work.append(inbox.get())
                 try:
                     while True:
                         work.append(inbox.get_nowait())
@@ -678,7 +696,7 @@ class Engine:
                         self.epoch += 1  # the readers open the new file
                         self._unpark_readers()
                     self._fence()
-        self._finish(work)
+        self._rest = work
 
     def _outcome(self, job: Job) -> tuple[bool, Any]:
         try:
@@ -733,7 +751,8 @@ class Engine:
         assert store is not None
         conn = store._conn
         try:
-            conn.begin()
+            with outside():  # BEGIN IMMEDIATE may wait for another process's write lock
+                conn.begin()
         except Exception as exc:
             _deliver_all([(job, False, _fresh(exc)) for job in group])
             return
@@ -756,7 +775,8 @@ class Engine:
                     outcomes.append((job, False, exc))
                     if not conn.apsw.in_transaction:
                         raise  # SQLite rolled the whole group back (disk full, I/O error)
-            conn.commit()
+            with outside():  # COMMIT may checkpoint the WAL into the file
+                conn.commit()
         except Exception as exc:
             for overlay in overlays:
                 overlay.reset()
@@ -777,7 +797,8 @@ class Engine:
                 overlay.apply()
         _deliver_all(outcomes)
 
-    def _finish(self, rest: deque[Job]) -> None:
+    def _finish(self) -> None:
+        rest = self._rest
         for thread in self.readers:
             thread.join()
         if self.store is not None:

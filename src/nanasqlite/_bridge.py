@@ -3,21 +3,114 @@
 Same functions, same transactions, same errors: a batch of its own runs in ``BEGIN IMMEDIATE`` … ``COMMIT``,
 a batch inside the caller's transaction in a savepoint, and a failure undoes the whole batch. SQLite errors
 are APSW's exceptions. The compiled twin does the same with the GIL released once per batch.
+
+``gate`` is accepted and kept: the compiled twin releases it for its GIL-free phase, but this one has no such
+phase (APSW takes the GIL back for every row), so a caller's turn stays with it for the whole call.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol
 
 import apsw
 
 from ._native import codec
 
-__all__ = ["KERNEL", "attach", "put_many", "delete_many", "get_many", "scan"]
+__all__ = ["KERNEL", "Turn", "attach", "put_many", "delete_many", "get_many", "scan"]
 
 #: Which implementation this is (the compiled twin says "native").
 KERNEL = "apsw"
+
+
+class Turn:
+    """A first-come, first-served lock for the store's worker threads (see ``nanasqlite._turn``): a thread that
+    releases it while others wait hands it to the one that has waited longest.
+
+    ``patience``: seconds a waiter waits before it goes on without the turn (None: no limit); the turn only
+    shapes scheduling, so a holder stuck in a slow read must not stop the others. ``enabled=False`` makes
+    every method do nothing."""
+
+    def __init__(self, enabled: bool = True, patience: float | None = None) -> None:
+        if patience is not None and patience < 0:
+            raise ValueError("patience must be None or >= 0")
+        self.enabled = enabled
+        self.patience = patience
+        self._mutex = threading.Lock()
+        self._busy = False
+        self._waiters: deque[threading.Lock] = deque()
+        self._owner: int | None = None
+
+    def acquire(self) -> bool:
+        """Wait until every thread that came earlier had the turn, then hold it: True. Out of patience, go on
+        without it: False."""
+        if not self.enabled:
+            return False
+        with self._mutex:
+            if not self._busy and not self._waiters:
+                self._busy = True
+                self._owner = threading.get_ident()
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        # released by the holder that hands the turn over (_busy stays set)
+        if not waiter.acquire(timeout=-1 if self.patience is None else self.patience):
+            with self._mutex:
+                if waiter in self._waiters:  # not handed over: leave the queue, hold nothing
+                    self._waiters.remove(waiter)
+                    return False
+            waiter.acquire()  # handed over just now
+        self._owner = threading.get_ident()
+        return True
+
+    def release(self) -> None:
+        """Hand the turn to the thread that has waited longest."""
+        if not self.enabled:
+            return
+        with self._mutex:
+            if not self._busy or self._owner != threading.get_ident():
+                raise RuntimeError("the turn is released by a thread that does not hold it")
+            self._owner = None
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._busy = False
+
+    def pass_on(self) -> None:
+        """Let the threads waiting for the turn have it first; the caller, which holds it, waits for it again."""
+        if self.enabled and self._waiters and self.mine() is not None:
+            self.release()
+            self.acquire()
+
+    def mine(self) -> Turn | None:
+        """This turn when the calling thread holds it, else None: the gate to hand to the batch functions."""
+        return self if self.enabled and self._owner == threading.get_ident() else None
+
+    @property
+    def waiting(self) -> int:
+        """How many threads wait for the turn."""
+        return len(self._waiters)
+
+    def __enter__(self) -> Turn:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.mine() is not None:  # not when it went on without the turn
+            self.release()
+
+
+class Gate(Protocol):
+    """What the caller holds and the compiled twin releases while it runs without the GIL."""
+
+    def release(self) -> None: ...
+    def acquire(self) -> None: ...
 
 
 def attach(connection: apsw.Connection) -> bool:
@@ -49,7 +142,13 @@ def _atomic(connection: apsw.Connection, work: Callable[[], object]) -> None:
 
 
 def put_many(
-    connection: apsw.Connection, sql: str, keys: Iterable[str], values: Iterable[Any], texts: bool = True
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    values: Iterable[Any],
+    texts: bool = True,
+    *,
+    gate: Gate | None = None,
 ) -> list[str] | None:
     """Run ``sql`` (an INSERT with parameters key, value) for every pair, all or nothing; return the texts
     written, or None when ``texts`` is false.
@@ -71,7 +170,7 @@ def put_many(
     return written if texts else None
 
 
-def delete_many(connection: apsw.Connection, sql: str, keys: Iterable[str]) -> None:
+def delete_many(connection: apsw.Connection, sql: str, keys: Iterable[str], *, gate: Gate | None = None) -> None:
     """Run ``sql`` (a DELETE with parameter key) for every key, all or nothing."""
     keys = _check_keys(keys)
     _atomic(connection, lambda: connection.executemany(sql, ((k,) for k in keys)))
@@ -80,7 +179,9 @@ def delete_many(connection: apsw.Connection, sql: str, keys: Iterable[str]) -> N
 _IN_CHUNK = 256  # keys per "IN (...)" statement, as in the compiled twin
 
 
-def get_many(connection: apsw.Connection, sql: str, keys: Iterable[str]) -> dict[str, str | None]:
+def get_many(
+    connection: apsw.Connection, sql: str, keys: Iterable[str], *, gate: Gate | None = None
+) -> dict[str, str | None]:
     """Run ``sql`` (a SELECT of key, value ending in ``key IN (``) over the keys, a chunk per statement; return
     ``{key: text}`` of the keys found. A stored SQL NULL comes back as None."""
     keys = _check_keys(keys)
@@ -91,7 +192,7 @@ def get_many(connection: apsw.Connection, sql: str, keys: Iterable[str]) -> dict
     return found
 
 
-def scan(connection: apsw.Connection, sql: str) -> tuple[list[str], list[str | None]]:
+def scan(connection: apsw.Connection, sql: str, *, gate: Gate | None = None) -> tuple[list[str], list[str | None]]:
     """Run ``sql`` (a SELECT of key, value) to the end; return ``(keys, texts)``."""
     rows = connection.execute(sql).fetchall()
     return [str(r[0]) for r in rows], [None if r[1] is None else str(r[1]) for r in rows]

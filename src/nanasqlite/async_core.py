@@ -22,6 +22,7 @@ import apsw
 
 from ._async_threads import BEGIN, READ, SOLO, WRITE, Engine, Job, Txn, commit_level, rollback_level
 from ._native import front
+from ._turn import TURN
 from .cache import ABSENT, MISS, CacheType, Raw
 from .core import _NO_DEFAULT, NanaSQLite
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteValidationError
@@ -32,8 +33,10 @@ __all__ = ["AsyncNanaSQLite", "Rows"]
 # The async transaction the current task is in; tasks created inside it inherit it with their context.
 _TXN: ContextVar[Txn | None] = ContextVar("nanasqlite_transaction", default=None)
 _NOT_FOUND: Any = object()
-#: Items per call when a big batch is written in slices (see write_in_slices).
+#: Items per call when a big batch is written in slices (see write_in_slices): about 5 ms of GIL-bound work in
+#: the native kernel; the pure one spends 4x longer per item with the GIL, so its slices are 4x shorter.
 WRITE_SLICE = 8192
+PURE_WRITE_SLICE = 2048
 #: Longer cached JSON texts are decoded on a reader thread rather than on the event loop.
 LOOP_DECODE_LIMIT = 1 << 16
 #: Most cache entries of one batch_get that are not decoded yet and are decoded on the loop.
@@ -717,17 +720,20 @@ def read_page(store: NanaSQLite, after: str | None, limit: int, values: bool) ->
 
 def write_in_slices(store: NanaSQLite, method: str, batch: Any) -> None:
     """``store.batch_update(mapping)`` or ``store.batch_delete(keys)``, for a big batch in slices inside one
-    savepoint: the same writes, all or none, but no single call holds the GIL (and stalls the loop) for long."""
-    if method == "batch_update" and isinstance(batch, Mapping) and len(batch) > WRITE_SLICE:
+    savepoint: the same writes, all or none, but no single call holds the GIL (and stalls the loop) or the
+    workers' turn (and stalls the readers) for long."""
+    size = WRITE_SLICE if store._conn.kernel_name == "native" else PURE_WRITE_SLICE
+    if method == "batch_update" and isinstance(batch, Mapping) and len(batch) > size:
         keys = list(batch)
-        parts: list[Any] = [{k: batch[k] for k in keys[i : i + WRITE_SLICE]} for i in range(0, len(keys), WRITE_SLICE)]
-    elif method == "batch_delete" and isinstance(batch, list) and len(batch) > WRITE_SLICE:
-        parts = [batch[i : i + WRITE_SLICE] for i in range(0, len(batch), WRITE_SLICE)]
+        parts: list[Any] = [{k: batch[k] for k in keys[i : i + size]} for i in range(0, len(keys), size)]
+    elif method == "batch_delete" and isinstance(batch, list) and len(batch) > size:
+        parts = [batch[i : i + size] for i in range(0, len(batch), size)]
     else:
         getattr(store, method)(batch)
         return
     with store.transaction():
         for part in parts:
+            TURN.pass_on()  # readers waiting for the turn run between two slices (see _turn)
             getattr(store, method)(part)
 
 

@@ -19,6 +19,7 @@ import apsw
 
 from . import _bridge as apsw_kernel
 from ._native import bridge, codec
+from ._turn import TURN
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteConnectionError,
@@ -339,8 +340,13 @@ class KVTable:
             raise database_error(exc, "read") from exc
         return False if row is None else row[0]
 
+    # The batch calls hand the kernel the async workers' turn when this thread holds it (see _turn), so that it
+    # is left for the GIL-free phase; for every other thread TURN.mine() is None.
+
     def get_many(self, keys: list[str]) -> dict[str, str | None]:
-        return self._run(lambda con: self.conn.kernel.get_many(con, self._get_in, keys), "batch read")  # type: ignore[no-any-return]
+        return self._run(  # type: ignore[no-any-return]
+            lambda con: self.conn.kernel.get_many(con, self._get_in, keys, gate=TURN.mine()), "batch read"
+        )
 
     def put(self, key: str, text: str) -> None:
         con = self.conn.check()
@@ -353,7 +359,8 @@ class KVTable:
         """Encode and write a batch atomically; return the texts written (None unless ``texts``). A bad value
         writes nothing."""
         return self._run(  # type: ignore[no-any-return]
-            lambda con: self.conn.kernel.put_many(con, self._put, keys, values, texts), "batch write"
+            lambda con: self.conn.kernel.put_many(con, self._put, keys, values, texts, gate=TURN.mine()),
+            "batch write",
         )
 
     def delete(self, key: str) -> bool:
@@ -364,11 +371,13 @@ class KVTable:
         return bool(self._run(run, "delete"))
 
     def delete_many(self, keys: list[str]) -> None:
-        self._run(lambda con: self.conn.kernel.delete_many(con, self._delete, keys), "batch delete")
+        self._run(lambda con: self.conn.kernel.delete_many(con, self._delete, keys, gate=TURN.mine()), "batch delete")
 
     def scan(self) -> tuple[list[str], list[str | None]]:
         """Every key and its stored text, read in one pass (without the GIL in the native kernel)."""
-        return self._run(lambda con: self.conn.kernel.scan(con, self._items), "scan")  # type: ignore[no-any-return]
+        return self._run(  # type: ignore[no-any-return]
+            lambda con: self.conn.kernel.scan(con, self._items, gate=TURN.mine()), "scan"
+        )
 
     def keys(self) -> list[str]:
         return self._run(lambda con: [row[0] for row in con.execute(self._keys)], "read keys")  # type: ignore[no-any-return]
