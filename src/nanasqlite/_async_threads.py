@@ -632,7 +632,10 @@ class Engine:
         group: list[Job] = []
         inbox = self._inbox
         while True:
-            TURN.pass_on()  # a reader that waits for the turn gets it between two jobs
+            if TURN.mine() is None:
+                TURN.acquire()  # it went on without the turn after waiting out of patience: queue again
+            else:
+                TURN.pass_on()  # a reader that waits for the turn gets it between two jobs
             if not work:
                 if group:
                     self._commit(group)
