@@ -357,6 +357,21 @@ async def test_backup_and_restore_reopen_the_readers(adb: AsyncNanaSQLite, tmp_p
     assert outcomes == [None, None]
 
 
+async def test_restores_back_to_back_each_park_every_reader(adb: AsyncNanaSQLite, tmp_path: Path) -> None:
+    # The writer parks the readers again right after it let them go: a reader that has not woken up yet must
+    # still take the new park order, or the writer waits for it forever.
+    await adb.batch_update({"k": "backed up"})
+    backup = str(tmp_path / "backup.db")
+    await adb.abackup(backup)
+    for round_ in range(10):
+        await adb.aset("k", round_)
+        await adb.clear_cache()
+        restores = [adb.arestore(backup) for _ in range(5)]
+        reads = [adb.akeys() for _ in range(10)]
+        await asyncio.wait_for(asyncio.gather(*restores, *reads), 60)
+        assert await adb.aget("k") == "backed up"
+
+
 # -- construction, lifecycle -----------------------------------------------------------------------------------
 
 

@@ -485,9 +485,9 @@ class Engine:
         self._reader_path = reader_path
         self._readers_ok = readers > 0
         self._parking = threading.Condition()
-        self._park = False
         self._parked = 0
         self._gone = 0
+        self._unparks = 0  # how many times the readers were let go; a parked reader waits for the next one
         self._wviews: dict[int, tuple[NanaSQLite, NanaSQLite, _Overlay]] = {}
         # Daemon threads, so that a store nobody closed cannot hang the interpreter's exit (see _close_at_exit).
         self.writer = threading.Thread(target=self._writer_main, name=f"{name}-writer", daemon=True)
@@ -567,7 +567,12 @@ class Engine:
                     with self._parking:
                         self._parked += 1
                         self._parking.notify_all()
-                        self._parking.wait_for(lambda: not self._park)
+                        # Not "until _park is false": the writer may park the readers again before this one
+                        # wakes up, and it must then come back for the new order rather than stay parked
+                        # uncounted.
+                        seen = self._unparks
+                        while self._unparks == seen:
+                            self._parking.wait()
         finally:
             reader.close()
             with self._parking:
@@ -596,7 +601,6 @@ class Engine:
         """Have every reader close its connection and wait (before the file is replaced: no handle may stay
         open on it, and Windows would refuse to replace it)."""
         with self._parking:
-            self._park = True
             self._parked = 0
         for _ in self.readers:
             self._read_q.put(_PARK)
@@ -605,7 +609,7 @@ class Engine:
 
     def _unpark_readers(self) -> None:
         with self._parking:
-            self._park = False
+            self._unparks += 1
             self._parking.notify_all()
 
     # -- the writer ---------------------------------------------------------------------------------------
