@@ -387,6 +387,17 @@ def test_huge_strings(codec: ModuleType) -> None:
     assert codec.dumps({mixed: mixed}) == stdlib_dumps({mixed: mixed})
 
 
+@pytest.mark.parametrize("char", ["a", "é", "😀", "\n"])
+def test_strings_around_the_copy_limit(codec: ModuleType, char: str) -> None:
+    # the compiled tape copies strings of up to 256 UTF-8 bytes and references longer ones; keys and values
+    # on both sides of that limit, side by side, render exactly as json does
+    width = len(char.encode())
+    strings = [char * (n // width) + "x" * (n % width) for n in range(250, 263)]
+    value = {s: [s, {"k": s}] for s in strings}
+    assert codec.dumps(value) == stdlib_dumps(value)
+    assert encode_many_of(codec)(strings) == [stdlib_dumps(s) for s in strings]
+
+
 def test_encode_many(codec: ModuleType) -> None:
     encode_many = encode_many_of(codec)
     values = [{"name": f"User {i}", "age": i, "tags": ["a", "b"], "score": i / 7} for i in range(50_000)]
@@ -658,19 +669,24 @@ def test_parity_odd_subclasses(value: Any) -> None:
 
 
 def test_compiled_releases_references(compiled: ModuleType) -> None:
+    # short strings are copied by the compiled tape, long ones (over 256 UTF-8 bytes) referenced: both kinds
     ascii_s = "".join(["refcount probe ", str(id(compiled))])
     wide_s = "".join(["réfcount probé ", str(id(compiled))])
     bad_s = "".join(["\ud800", str(id(compiled))])
-    strings = (ascii_s, wide_s, bad_s)
-    ok = [ascii_s, {ascii_s: wide_s, wide_s: [ascii_s, 1.5, 2**64 - 1]}, (wide_s,)]
+    long_s = "".join(["l" * 300, str(id(compiled))])
+    long_wide = "".join(["é" * 200, str(id(compiled))])
+    strings = (ascii_s, wide_s, bad_s, long_s, long_wide)
+    ok = [ascii_s, {ascii_s: wide_s, wide_s: [ascii_s, 1.5, 2**64 - 1], long_s: long_wide}, (wide_s, long_s)]
     failing = [
-        [ascii_s, wide_s, object()],
-        {ascii_s: wide_s, wide_s: 2**64},
+        [ascii_s, wide_s, long_s, object()],
+        {ascii_s: wide_s, long_wide: long_s, wide_s: 2**64},
         [ascii_s, {wide_s: bad_s}],
-        [wide_s, nest(300)],
+        [long_s, {long_wide: bad_s}],
+        [wide_s, long_wide, nest(300)],
         {ascii_s: [wide_s, {1: 2}]},
         [ascii_s, LyingFloat("nan"), wide_s],
         [ascii_s, BadItemsDict(a=1), wide_s],
+        [long_s, BadItemsDict(a=long_wide), long_wide],
     ]
     before = [sys.getrefcount(s) for s in strings]
     for _ in range(2000):

@@ -196,6 +196,7 @@ def test_values_mutated_by_another_thread_during_batches(con: apsw.Connection, k
             shared["n"] = i
             shared["items"] = [i] * (i % 7)
             shared.pop("extra", None) if i % 2 else shared.__setitem__("extra", str(i))
+            shared["long"] = str(i) * 100  # long strings are read in place by the compiled kernel
             i += 1
 
     t = threading.Thread(target=mutate)
@@ -205,7 +206,7 @@ def test_values_mutated_by_another_thread_during_batches(con: apsw.Connection, k
             texts = kernel.put_many(con, PUT, [f"r{round_}-{j}" for j in range(200)], [shared] * 200)
             for text in texts:
                 value = json.loads(text)
-                assert set(value) <= {"n", "items", "extra"}
+                assert set(value) <= {"n", "items", "extra", "long"}
     finally:
         stop.set()
         t.join()

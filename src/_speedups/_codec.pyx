@@ -32,7 +32,7 @@ _scan_once = _decoder.scan_once
 def dumps(value):
     """Return the JSON text of ``value``; raise ``TypeError`` or ``ValueError`` if it cannot be stored."""
     cdef TapeRec recs[24]
-    cdef char pool[128]
+    cdef char pool[512]
     cdef char out[512]
     cdef Tape t
     cdef TapeBuf b

@@ -2,28 +2,32 @@
 #
 # Included textually by _codec.pyx and _bridge.pyx; every name here starts with tape/Tape/_tape/TAPE_.
 #
-# Record layout (TapeRec, 32 bytes); one value = one balanced run of records; values kept in push order:
+# Record layout (TapeRec, 16 bytes); one value = one balanced run of records; values kept in push order:
 #
-#   kind           n              v                     ref
-#   TAPE_NULL      -              -                     NULL        null
-#   TAPE_TRUE      -              -                     NULL        true
-#   TAPE_FALSE     -              -                     NULL        false
-#   TAPE_INT       -              v.i  (int64)          NULL        -2**63 .. 2**63-1
-#   TAPE_UINT      -              v.u  (uint64)         NULL        2**63 .. 2**64-1
-#   TAPE_NUM       text length    v.off (in t.pool)     NULL        a number already written as text with the
-#                                                                   GIL: repr(float), or int.__repr__ of an
-#                                                                   int subclass whose value needs more bits
-#   TAPE_STR       UTF-8 length   v.s  (UTF-8 bytes)    the str     a string, escaped when rendered
-#   TAPE_KEY       UTF-8 length   v.s  (UTF-8 bytes)    the str     a dict key; its value's records follow
-#   TAPE_LIST      -              -                     NULL        '['  (list, tuple and their subclasses)
-#   TAPE_END_LIST  -              -                     NULL        ']'
-#   TAPE_DICT      -              -                     NULL        '{'  then KEY value KEY value ...
-#   TAPE_END_DICT  -              -                     NULL        '}'
+#   kind           n              v
+#   TAPE_NULL      -              -                     null
+#   TAPE_TRUE      -              -                     true
+#   TAPE_FALSE     -              -                     false
+#   TAPE_INT       -              v.i  (int64)          -2**63 .. 2**63-1
+#   TAPE_UINT      -              v.u  (uint64)         2**63 .. 2**64-1
+#   TAPE_NUM       text length    v.off (in t.pool)     a number already written as text with the GIL:
+#                                                       repr(float), or int.__repr__ of an int subclass
+#   TAPE_STR       UTF-8 length   v.off (in t.pool)     a string of at most TAPE_COPY_MAX bytes, copied
+#   TAPE_KEY       UTF-8 length   v.off (in t.pool)     a dict key (copied); its value's records follow
+#   TAPE_STR_REF   -              v.off (in t.refs)     a longer string, read in place: see TapeRef
+#   TAPE_KEY_REF   -              v.off (in t.refs)     a longer dict key, read in place
+#   TAPE_LIST      -              -                     '['  (list, tuple and their subclasses)
+#   TAPE_END_LIST  -              -                     ']'
+#   TAPE_DICT      -              -                     '{'  then KEY value KEY value ...
+#   TAPE_END_DICT  -              -                     '}'
 #
-# v.s points into the str object itself (PyUnicode_AsUTF8AndSize: the ASCII data, or the UTF-8 copy that
-# CPython caches in the str); the record owns a strong reference to that str (ref), so the bytes stay valid
-# until the record is dropped. Commas and colons are not recorded: the renderer derives them from the kind of
-# the previous record. tape_push either appends one complete, valid value or raises and appends nothing.
+# Short strings (nearly all of them: dict keys, names, tags) are copied into the pool, so the tape holds no
+# reference to them and dropping it touches no Python object. A longer string is not copied: its TapeRef
+# points into the str object itself (PyUnicode_AsUTF8AndSize: the ASCII data, or the UTF-8 copy that CPython
+# caches in the str) and owns a strong reference to the str, so the bytes stay valid, even if another thread
+# drops the value meanwhile, until the tape is cleared. Commas and colons are not recorded: the renderer
+# derives them from the kind of the previous record. tape_push either appends one complete, valid value or
+# raises and appends nothing.
 #
 # GIL:
 #   needs the GIL    tape_push, tape_clear, tape_free
@@ -43,7 +47,7 @@ from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
 from libc.math cimport fabs, floor, isfinite, signbit
 from libc.stdlib cimport free, malloc, realloc
 from libc.stdint cimport uint64_t
-from libc.string cimport memcpy, strlen
+from libc.string cimport memcpy, memset, strlen
 
 cdef extern from "Python.h":
     # Declared here (aliased) without Cython's automatic error check: a NULL return is inspected by hand.
@@ -66,6 +70,8 @@ cdef enum:
     TAPE_NUM
     TAPE_STR
     TAPE_KEY
+    TAPE_STR_REF
+    TAPE_KEY_REF
     TAPE_LIST
     TAPE_END_LIST
     TAPE_DICT
@@ -79,6 +85,8 @@ cdef enum:
 
 cdef enum:
     TAPE_SWITCH_EVERY = 1024
+    # Strings of up to this many UTF-8 bytes are copied into the pool; longer ones are referenced (TapeRef).
+    TAPE_COPY_MAX = 256
 
 # Loops that walk or build many Python objects with the GIL held are C loops, which never pass the
 # interpreter's switch points: on a big batch they would keep the GIL for tens of milliseconds while an event
@@ -98,9 +106,13 @@ ctypedef union TapeVal:
 
 ctypedef struct TapeRec:
     int kind
-    Py_ssize_t n
+    unsigned int n          # length of a text in the pool (TAPE_STR, TAPE_KEY, TAPE_NUM)
     TapeVal v
-    PyObject *ref
+
+ctypedef struct TapeRef:
+    PyObject *ref           # a strong reference to the str, keeping s valid
+    const char *s           # its UTF-8 bytes
+    Py_ssize_t n
 
 ctypedef struct TapeBuf:
     char *data              # NUL-terminated after every render (the NUL is not counted in len)
@@ -113,7 +125,10 @@ ctypedef struct Tape:
     Py_ssize_t nrecs
     Py_ssize_t caprecs
     bint borrowed           # recs is the caller's storage (tape_init_with)
-    TapeBuf pool            # number texts (TAPE_NUM)
+    TapeRef *refs           # long strings (TAPE_STR_REF, TAPE_KEY_REF)
+    Py_ssize_t nrefs
+    Py_ssize_t caprefs
+    TapeBuf pool            # short strings and number texts
     Py_ssize_t nvalues      # values pushed
     Py_ssize_t cursor       # record index of the next value to render
     Py_ssize_t rendered     # values rendered since the last rewind
@@ -293,6 +308,7 @@ cdef int _tape_render_value(Tape *t, TapeBuf *b) noexcept nogil:
     cdef int prev = TAPE_LIST      # "just opened": no comma before the first item
     cdef int kind
     cdef TapeRec *r
+    cdef TapeRef *ref
     while True:
         r = &t.recs[i]
         kind = r.kind
@@ -305,11 +321,15 @@ cdef int _tape_render_value(Tape *t, TapeBuf *b) noexcept nogil:
             b.len += 1
             depth -= 1
         else:
-            if prev != TAPE_LIST and prev != TAPE_DICT and prev != TAPE_KEY:
+            if prev != TAPE_LIST and prev != TAPE_DICT and prev != TAPE_KEY and prev != TAPE_KEY_REF:
                 b.data[b.len] = 44
                 b.len += 1
             if kind == TAPE_STR or kind == TAPE_KEY:
-                if _tape_write_str(b, r.v.s, r.n, kind == TAPE_KEY) != TAPE_OK:
+                if _tape_write_str(b, t.pool.data + r.v.off, r.n, kind == TAPE_KEY) != TAPE_OK:
+                    return TAPE_NOMEM
+            elif kind == TAPE_STR_REF or kind == TAPE_KEY_REF:
+                ref = &t.refs[r.v.off]
+                if _tape_write_str(b, ref.s, ref.n, kind == TAPE_KEY_REF) != TAPE_OK:
                     return TAPE_NOMEM
             elif kind == TAPE_INT:
                 if r.v.i < 0:
@@ -396,6 +416,9 @@ cdef inline void tape_init(Tape *t) noexcept nogil:
     t.nrecs = 0
     t.caprecs = 0
     t.borrowed = False
+    t.refs = NULL
+    t.nrefs = 0
+    t.caprefs = 0
     tapebuf_init(&t.pool)
     t.nvalues = 0
     t.cursor = 0
@@ -413,32 +436,47 @@ cdef inline void tape_init_with(Tape *t, TapeRec *recs, Py_ssize_t caprecs, char
     tapebuf_init_with(&t.pool, pool, cappool)
 
 
-cdef void _tape_truncate(Tape *t, Py_ssize_t nrecs, Py_ssize_t npool, Py_ssize_t hint) noexcept:
-    cdef Py_ssize_t i
+ctypedef struct _TapeMark:
+    # the sizes of a tape at one moment, to truncate it back to
+    Py_ssize_t nrecs
+    Py_ssize_t nrefs
+    Py_ssize_t npool
+    Py_ssize_t hint
+
+
+cdef inline void _tape_mark(Tape *t, _TapeMark *m) noexcept nogil:
+    m.nrecs = t.nrecs
+    m.nrefs = t.nrefs
+    m.npool = t.pool.len
+    m.hint = t.hint
+
+
+cdef void _tape_truncate(Tape *t, _TapeMark *m) noexcept:
     cdef PyObject *ref
-    i = t.nrecs
-    while i > nrecs:
-        i -= 1
-        ref = t.recs[i].ref
-        t.recs[i].ref = NULL
-        t.nrecs = i
+    t.nrecs = m.nrecs
+    t.pool.len = m.npool
+    t.hint = m.hint
+    while t.nrefs > m.nrefs:  # each reference is dropped only after the tape has stopped pointing at it
+        t.nrefs -= 1
+        ref = t.refs[t.nrefs].ref
         Py_XDECREF(ref)
-    t.pool.len = npool
-    t.hint = hint
 
 
 cdef inline void tape_clear(Tape *t) noexcept:
     """Drop every value (releasing the str references) but keep the memory for reuse. GIL held."""
-    _tape_truncate(t, 0, 0, 0)
+    cdef _TapeMark empty
+    memset(&empty, 0, sizeof(empty))
+    _tape_truncate(t, &empty)
     t.nvalues = 0
     tape_rewind(t)
 
 
 cdef void tape_free(Tape *t) noexcept:
     """Release every reference and all memory; the tape is left empty (as tape_init) for reuse. GIL held."""
-    _tape_truncate(t, 0, 0, 0)
+    tape_clear(t)
     if not t.borrowed:
         free(t.recs)
+    free(t.refs)
     tapebuf_free(&t.pool)
     tape_init(t)
 
@@ -465,19 +503,45 @@ cdef TapeRec *_tape_add(Tape *t, int kind) except NULL:
     r = &t.recs[t.nrecs]
     t.nrecs += 1
     r.kind = kind
-    r.ref = NULL
     return r
 
 
-cdef int _tape_add_num_text(Tape *t, const char *s, Py_ssize_t n) except -1:
+cdef Py_ssize_t _tape_add_ref(Tape *t, object s, const char *p, Py_ssize_t n) except -1:
+    # keeps a strong reference to s, whose UTF-8 bytes are p[:n]; returns its index in t.refs
+    cdef Py_ssize_t cap
+    cdef TapeRef *refs
+    if t.nrefs == t.caprefs:
+        cap = 16 if t.caprefs < 16 else t.caprefs * 2
+        if cap > _TAPE_SSIZE_MAX // <Py_ssize_t>sizeof(TapeRef):
+            raise MemoryError()
+        refs = <TapeRef *>realloc(t.refs, <size_t>cap * sizeof(TapeRef))
+        if refs == NULL:
+            raise MemoryError()
+        t.refs = refs
+        t.caprefs = cap
+    Py_INCREF(s)
+    t.refs[t.nrefs].ref = <PyObject *>s
+    t.refs[t.nrefs].s = p
+    t.refs[t.nrefs].n = n
+    t.nrefs += 1
+    return t.nrefs - 1
+
+
+cdef int _tape_add_text(Tape *t, int kind, const char *s, Py_ssize_t n) except -1:
+    # a record of kind whose text s[:n] (n <= TAPE_COPY_MAX) is copied into the pool
     cdef TapeRec *r
     if _tapebuf_reserve(&t.pool, n) != TAPE_OK:
         raise MemoryError()
-    r = _tape_add(t, TAPE_NUM)
-    r.n = n
+    r = _tape_add(t, kind)
+    r.n = <unsigned int>n
     r.v.off = t.pool.len
     memcpy(t.pool.data + t.pool.len, s, <size_t>n)
     t.pool.len += n
+    return 0
+
+
+cdef int _tape_add_num_text(Tape *t, const char *s, Py_ssize_t n) except -1:
+    _tape_add_text(t, TAPE_NUM, s, n)
     t.hint += n + 1
     return 0
 
@@ -587,11 +651,11 @@ cdef int _tape_add_str(Tape *t, _TapeCtx *ctx, object s, int kind) except -1:
             ctx.surrogate = True
             return 0
         return -1
-    r = _tape_add(t, kind)
-    Py_INCREF(s)
-    r.ref = <PyObject *>s
-    r.v.s = p
-    r.n = n
+    if n <= TAPE_COPY_MAX:
+        _tape_add_text(t, kind, p, n)
+    else:
+        r = _tape_add(t, TAPE_STR_REF if kind == TAPE_STR else TAPE_KEY_REF)
+        r.v.off = _tape_add_ref(t, s, p, n)
     t.hint += n + 4
     return 0
 
@@ -680,7 +744,7 @@ cdef int _tape_walk_seq(Tape *t, _TapeCtx *ctx, object seq, int depth) except -1
 
 
 cdef int _tape_walk_dict(Tape *t, _TapeCtx *ctx, object d, int depth) except -1:
-    cdef Py_ssize_t nrecs0, npool0, hint0
+    cdef _TapeMark mark
     cdef _TapeCtx saved
     depth += 1
     if depth > TAPE_MAX_DEPTH:
@@ -695,9 +759,7 @@ cdef int _tape_walk_dict(Tape *t, _TapeCtx *ctx, object d, int depth) except -1:
     else:
         # A dict subclass: its items() is checked and written; but json writes "{}" without calling items()
         # when the dict itself is empty, so then only the check counts.
-        nrecs0 = t.nrecs
-        npool0 = t.pool.len
-        hint0 = t.hint
+        _tape_mark(t, &mark)
         saved = ctx[0]
         for item in d.items():
             if type(item) is not tuple or len(<tuple>item) != 2:
@@ -708,7 +770,7 @@ cdef int _tape_walk_dict(Tape *t, _TapeCtx *ctx, object d, int depth) except -1:
             _tape_add_str(t, ctx, k, TAPE_KEY)
             _tape_walk(t, ctx, v, depth)
         if _tape_dict_size(d) == 0:
-            _tape_truncate(t, nrecs0, npool0, hint0)
+            _tape_truncate(t, &mark)
             if ctx.deferred != saved.deferred:
                 Py_XDECREF(ctx.deferred)
             ctx[0] = saved
@@ -723,8 +785,9 @@ cdef int tape_push(Tape *t, object value) except -1:
     Raises exactly what codec.dumps(value) raises (TypeError/ValueError, same message), and then leaves the
     tape as it was.
     """
-    cdef Py_ssize_t nrecs0 = t.nrecs, npool0 = t.pool.len, hint0 = t.hint
+    cdef _TapeMark mark
     cdef _TapeCtx ctx
+    _tape_mark(t, &mark)
     ctx.surrogate = False
     ctx.deferred = NULL
     try:
@@ -734,7 +797,7 @@ cdef int tape_push(Tape *t, object value) except -1:
         if ctx.surrogate:
             raise ValueError("strings must not contain lone surrogates")
     except BaseException:
-        _tape_truncate(t, nrecs0, npool0, hint0)
+        _tape_truncate(t, &mark)
         raise
     finally:
         Py_XDECREF(ctx.deferred)
