@@ -7,7 +7,7 @@ it; big batches and big values are rendered with the GIL released. The module ke
 
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
-from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_GET_LENGTH, PyUnicode_READ_CHAR
 
 include "_tape.pxi"
 
@@ -114,17 +114,23 @@ cdef Py_ssize_t _flush(Tape *t, TapeBuf *b, Py_ssize_t *offsets, list out, Py_ss
 
 def loads(text):
     """Return the value of a JSON text (``ValueError`` if it is not JSON)."""
+    cdef Py_ssize_t n
+    cdef Py_UCS4 c
+    cdef tuple found
     if not isinstance(text, str):
         text = text.decode("utf-8")
     # json.JSONDecoder.decode without its two whitespace regex matches when the text has no surrounding
-    # whitespace; anything else (whitespace, errors, trailing data) goes through decode itself.
-    cdef Py_ssize_t n = len(<str>text)
-    if n and (<str>text)[0] not in " \t\n\r":
-        try:
-            obj, end = _scan_once(text, 0)
-        except StopIteration:
-            pass
-        else:
-            if end == n:
-                return obj
+    # whitespace (the texts this package writes); anything else (whitespace, errors, trailing data) goes
+    # through decode itself, which raises its own errors.
+    n = PyUnicode_GET_LENGTH(text)
+    if n:
+        c = PyUnicode_READ_CHAR(text, 0)
+        if c != 32 and c != 9 and c != 10 and c != 13:
+            try:
+                found = _scan_once(text, 0)
+            except StopIteration:
+                pass
+            else:
+                if <Py_ssize_t>found[1] == n:
+                    return found[0]
     return _decode(text)
