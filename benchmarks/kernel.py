@@ -11,10 +11,17 @@ Peers: ``native`` (this package, compiled kernel), ``pure`` (this package, NANAS
 ``apsw+orjson`` (hand-written executemany of orjson-encoded values in one transaction), ``1.6.2`` (the public
 package, installed with pip --target into a cache directory and put on PYTHONPATH).
 
-How the fraction of time outside the GIL is measured: a probe thread counts iterations of a pure-Python loop,
-first alone, then while the main thread runs the batch. With the GIL released the probe runs on its own core
-at full speed, with it held the probe stops, so ``probe rate during / probe rate alone`` is the share of the
-batch's wall time during which other Python code could run. It needs at least two cores.
+How the fraction of time outside the GIL is measured, two ways:
+
+- the clock: each call into the kernel gets a ``gate`` (the object the async workers' turn is passed as) that
+  notes the time of its ``release()`` and ``acquire()``, which the kernel calls right before and right after its
+  GIL-free block; the share is the sum of those spans over the wall time of the whole public call (the kernel
+  and everything our Python does around it), idle machine. This is the definition, and it is steady.
+- the probe: a probe thread counts iterations of a pure-Python loop, first alone, then while the main thread
+  runs the batch. With the GIL released the probe runs on its own core at full speed, with it held the probe
+  stops, so ``probe rate during / probe rate alone`` is the share of the batch's wall time during which other
+  Python code could run; it also counts the GIL hand-over delays, and on a shared two-core VM, whose second
+  core comes and goes, it is noisy. It needs at least two cores.
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ WORKER = textwrap.dedent(
         t0 = time.perf_counter(); write(store, data); result["seconds"] = time.perf_counter() - t0
         stop.set(); t.join()
     elif workload == "nogil":
+        # (1) The probe: how fast another thread's Python loop runs during a batch, against alone.
         store = open_store(os.path.join(tmp, "a.db")); data = values(n)
         alone = probe_rate(0.5)
         stop, counter = threading.Event(), [0]
@@ -94,6 +102,37 @@ WORKER = textwrap.dedent(
         stop.set(); t.join()
         result["seconds"] = dt
         result["nogil_fraction"] = min(1.0, (counter[0] / dt) / alone)
+        if peer == "native":
+            # (2) The clock: every kernel call gets a gate (the API the async workers' turn uses) whose release()
+            # and acquire() bracket the call's GIL-free block; the share is the time between them over the wall
+            # time of the whole public call, on an idle machine.
+            from nanasqlite import _native
+            kernel = _native.bridge
+            spans = []
+            class Clock:
+                def release(self): self.t = time.perf_counter()
+                def acquire(self): spans.append(time.perf_counter() - self.t)
+            def clocked(fn):
+                return lambda *a, **kw: fn(*a, **{**kw, "gate": Clock()})
+            for name in ("put_many", "delete_many", "get_many", "scan"):
+                setattr(kernel, name, clocked(getattr(kernel, name)))
+            from nanasqlite import NanaSQLite
+            path = os.path.join(tmp, "b.db"); keys = list(data); random_keys = keys[:]
+            __import__("random").Random(1).shuffle(random_keys)
+            paths = {  # each opens a fresh store (its cache empty), which is part of the time of "bulk load"
+                "batch_update": lambda db: db.batch_update(data),
+                "batch_get (cold)": lambda db: db.batch_get(random_keys),
+                "bulk load": None,
+                "batch_delete": lambda db: db.batch_delete(keys),
+            }
+            for label, run in paths.items():
+                spans.clear(); t0 = time.perf_counter()
+                db = NanaSQLite(path, bulk_load=run is None)
+                if run is not None:
+                    db = NanaSQLite(path); spans.clear(); t0 = time.perf_counter(); run(db)
+                wall = time.perf_counter() - t0
+                db.close()
+                result[f"clock: {label}"] = sum(spans) / wall
     elif workload == "threads":
         # The same work (threads x n items, one file each): first one thread in turn, then all at once.
         stores = [open_store(os.path.join(tmp, f"t{i}.db")) for i in range(threads)]
@@ -110,6 +149,38 @@ WORKER = textwrap.dedent(
         parallel = time.perf_counter() - t0
         result["seconds"] = parallel
         result["scaling"] = serial / parallel
+    elif workload == "procs":
+        # The machine's own ceiling for the "threads" workload: the same writes from separate processes, which
+        # share nothing (no GIL, no allocator), each started with its data built before the clock starts.
+        import subprocess
+        me = sys.orig_argv[sys.orig_argv.index("-c") + 1]  # this script
+        def spawn(salt):
+            p = subprocess.Popen([sys.executable, "-c", me, peer, "proc-child", str(n), str(salt), tmp],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert p.stdout.readline() == "ready\n"
+            return p
+        def go(p):
+            p.stdin.write("go\n"); p.stdin.flush()
+        def done(p):
+            assert p.stdout.readline() == "done\n"; p.stdin.close(); p.wait()
+        procs = [spawn(i) for i in range(threads)]
+        t0 = time.perf_counter()
+        for p in procs:
+            go(p); done(p)
+        serial = time.perf_counter() - t0
+        procs = [spawn(i + threads) for i in range(threads)]
+        t0 = time.perf_counter()
+        for p in procs: go(p)
+        for p in procs: done(p)
+        parallel = time.perf_counter() - t0
+        result["seconds"] = parallel
+        result["scaling"] = serial / parallel
+    elif workload == "proc-child":  # one process of "procs"; here the threads argument is its number
+        store = open_store(os.path.join(tmp, f"p{threads}.db")); data = values(n, salt=threads)
+        print("ready", flush=True); sys.stdin.readline()
+        write(store, data)
+        print("done", flush=True); sys.stdin.readline()
+        sys.exit(0)
     print(json.dumps(result))
     """
 )
@@ -155,12 +226,22 @@ def run_once(peer: str, workload: str, n: int, threads: int, timeout: float) -> 
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def measure(peers: list[str], workload: str, n: int, threads: int, reps: int, timeout: float) -> dict[str, list]:
+def measure(
+    peers: list[str], workload: str, n: int, threads: int, reps: int, timeout: float, procs: bool = False
+) -> dict[str, list]:
+    """Samples per peer; with ``procs``, also the native build's "procs" workload, as peer "processes"."""
     results: dict[str, list] = {p: [] for p in peers}
+    if procs:
+        results["processes"] = []
     for _ in range(reps):
         for peer in peers:  # interleaved
             results[peer].append(run_once(peer, workload, n, threads, timeout))
+        if procs:
+            results["processes"].append(run_once("native", "procs", n, threads, timeout))
     return results
+
+
+SECTIONS = ["batch", "busy", "nogil", "threads"]
 
 
 def summary(samples: list, field: str) -> str:
@@ -177,6 +258,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[2])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--busy-items-16", type=int, default=5_000, help="items for 1.6.2 under load (it is slow)")
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=SECTIONS, help="run only these sections")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
@@ -194,12 +276,37 @@ def main() -> None:
     print(f"# machine: {report['machine']}")
     n = args.items
 
-    batch = measure(["native", "pure", "apsw+orjson", "1.6.2"], "batch", n, 1, args.reps, 600)
-    report["batch"] = batch
-    print(f"\nbatch_update of {n} items, idle, seconds median (min-max):")
-    for peer, s in batch.items():
-        print(f"  {peer:12} {summary(s, 'seconds')}")
+    if "batch" in args.only:
+        batch = measure(["native", "pure", "apsw+orjson", "1.6.2"], "batch", n, 1, args.reps, 600)
+        report["batch"] = batch
+        print(f"\nbatch_update of {n} items, idle, seconds median (min-max):")
+        for peer, s in batch.items():
+            print(f"  {peer:12} {summary(s, 'seconds')}")
+    if "busy" in args.only:
+        busy(args, n, report)
+    if "nogil" in args.only:
+        nogil = measure(["native", "pure"], "nogil", n, 1, args.reps, 600)
+        report["nogil"] = nogil
+        print("\nshare of batch_update wall time when another thread could run Python (probe method):")
+        for peer, s in nogil.items():
+            print(f"  {peer:12} {summary(s, 'nogil_fraction')}")
+        print("share of each native batch path's wall time spent in its GIL-free block (clock method):")
+        for field in [f for f in nogil["native"][0] if f.startswith("clock: ")]:
+            print(f"  {field[7:]:18} {summary(nogil['native'], field)}")
+    if "threads" in args.only:
+        for t in args.threads:
+            scale = measure(["native", "pure", "1.6.2"], "threads", args.thread_items, t, args.reps, 600, procs=True)
+            report[f"threads_{t}"] = scale
+            print(f"\n{t} threads x {args.thread_items} items into {t} files: serial time / parallel time:")
+            for peer, s in scale.items():
+                label = f"native, {t} processes instead (this machine's ceiling)" if peer == "processes" else peer
+                print(f"  {label:12} {summary(s, 'scaling')}x")
 
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+def busy(args: argparse.Namespace, n: int, report: dict[str, object]) -> None:
     busy = measure(["native", "pure", "apsw+orjson"], "busy", n, 1, args.reps, 600)
     busy16 = measure(["1.6.2"], "busy", args.busy_items_16, 1, args.reps, 600)
     report["busy"] = {**busy, "1.6.2": busy16["1.6.2"], "1.6.2_items": args.busy_items_16}
@@ -212,22 +319,6 @@ def main() -> None:
         f"  {'1.6.2':12} {statistics.median(per16):.3g} ({min(per16):.3g}-{max(per16):.3g})"
         f"   [{args.busy_items_16} items]"
     )
-
-    nogil = measure(["native", "pure"], "nogil", n, 1, args.reps, 600)
-    report["nogil"] = nogil
-    print("\nshare of batch_update wall time when another thread could run Python (probe method):")
-    for peer, s in nogil.items():
-        print(f"  {peer:12} {summary(s, 'nogil_fraction')}")
-
-    for t in args.threads:
-        scale = measure(["native", "pure", "1.6.2"], "threads", args.thread_items, t, args.reps, 600)
-        report[f"threads_{t}"] = scale
-        print(f"\n{t} threads x {args.thread_items} items into {t} files: serial time / parallel time:")
-        for peer, s in scale.items():
-            print(f"  {peer:12} {summary(s, 'scaling')}x")
-
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
