@@ -101,6 +101,9 @@ async def test_batch_get_answers_from_the_cache_in_the_order_asked(adb: AsyncNan
     await adb.batch_update({"x": 1, "y": 2, "z": 3})
     await adb.aget("x"), await adb.aget("y"), await adb.aget("z")
     assert list((await adb.abatch_get(["z", "x", "y"])).items()) == [("z", 3), ("x", 1), ("y", 2)]
+    await adb.batch_update({"x": 4, "y": 5, "z": 6})  # cached as texts, decoded on first use
+    await adb.aget("x")  # one decoded, two not
+    assert list((await adb.abatch_get(["z", "x", "y"])).items()) == [("z", 6), ("x", 4), ("y", 5)]
 
 
 async def test_errors_have_the_types_the_sync_store_raises(adb: AsyncNanaSQLite, tmp_path: Path) -> None:

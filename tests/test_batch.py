@@ -8,7 +8,7 @@ from typing import Any
 import apsw
 import pytest
 
-from nanasqlite import NanaSQLite
+from nanasqlite import NanaSQLite, NanaSQLiteDatabaseError
 
 BAD_VALUES: list[tuple[Any, type[Exception]]] = [
     ({1, 2}, TypeError),
@@ -40,6 +40,9 @@ def test_batch_get_returns_existing_keys_in_the_order_asked(db: NanaSQLite) -> N
     result = db.batch_get(["c", "missing", "a", "b"])
     assert result == {"c": [3], "a": 1, "b": None}
     assert list(result) == ["c", "a", "b"]
+    db.clear_cache()
+    db["b"]
+    assert list(db.batch_get(["c", "a", "b"])) == ["c", "a", "b"]  # every key found, one cached
     assert db.batch_get([]) == {}
     assert db.batch_get(["nope"]) == {}
 
@@ -70,6 +73,22 @@ def test_batch_get_caches_hits_and_misses(db: NanaSQLite, db_path: str) -> None:
     assert db.batch_get(["a", "late"]) == {"a": 1}
     db.clear_cache()
     assert db.batch_get(["a", "late"]) == {"a": 2, "late": "arrived"}
+
+
+def test_batch_get_of_a_value_that_is_not_json_names_the_key(db_path: str) -> None:
+    with NanaSQLite(db_path) as db:
+        db.batch_update({"a": 1, "b": 2})
+    con = apsw.Connection(db_path)  # another program wrote something that is not JSON
+    con.execute("UPDATE data SET value = 'not json' WHERE key = 'b'")
+    con.close()
+    with NanaSQLite(db_path) as db:
+        with pytest.raises(NanaSQLiteDatabaseError, match="key 'b' is not valid JSON"):
+            db.batch_get(["a", "b"])
+        with pytest.raises(NanaSQLiteDatabaseError, match="key 'b' is not valid JSON"):
+            db["b"]
+        assert db.batch_get(["a"]) == {"a": 1}  # the store goes on serving the other keys
+        db["b"] = 3
+        assert db.batch_get(["a", "b"]) == {"a": 1, "b": 3}
 
 
 def test_batch_get_under_a_small_lru_cache_returns_every_key(db_path: str) -> None:

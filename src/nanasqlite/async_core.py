@@ -696,13 +696,14 @@ def cached_batch_get(engine: Engine, store: NanaSQLite, keys: list[Any]) -> dict
         return hits
     if len(misses) > LOOP_PEEK_LIMIT:  # decoding many cached texts belongs on a reader thread
         return None
+    in_order = not hits  # every hit below is added in the order asked
     for key in misses:
         value = cached_get(engine, store, key, _NOT_FOUND)
         if value is MISS:
             return None
         if value is not _NOT_FOUND:
             hits[key] = value
-    return hits if len(hits) == len(keys) else {key: hits[key] for key in keys if key in hits}
+    return hits if in_order and len(hits) == len(keys) else {key: hits[key] for key in keys if key in hits}
 
 
 # -- what the facade sends to the threads, besides the store's own methods ------------------------------------

@@ -44,6 +44,10 @@ def _check_key(key: object) -> None:
         raise TypeError(f"keys must be str, not {type(key).__name__}")
 
 
+def _not_json(key: str, exc: ValueError) -> NanaSQLiteDatabaseError:
+    return NanaSQLiteDatabaseError(f"the stored value of key {key!r} is not valid JSON: {exc}")
+
+
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -183,7 +187,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         try:
             return codec.loads(text)
         except ValueError as exc:
-            raise NanaSQLiteDatabaseError(f"the stored value of key {key!r} is not valid JSON: {exc}") from exc
+            raise _not_json(key, exc) from exc
 
     def _filling(self) -> bool:
         # Inside a transaction the cache is neither filled nor updated: other threads could otherwise see
@@ -468,34 +472,53 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._check()
         keys = list(keys)
         for key in keys:
-            _check_key(key)
+            if type(key) is not str:
+                _check_key(key)
         hits: dict[str, Any]
         hits, misses = front.probe(self._hot, keys)
-        if misses:
-            with self._lock:
-                self._check()
-                need = []
-                for key in misses:
-                    entry = self._cache.lookup(key)
-                    if entry is MISS:
-                        need.append(key)
-                    elif type(entry) is Raw:
-                        hits[key] = self._resolve(key)
-                    elif entry is not ABSENT:
-                        hits[key] = entry
-                if need:
-                    found = self._kv.get_many(need)
-                    filling = self._filling()
-                    for key in need:
-                        if key in found:
-                            value = hits[key] = self._decode(key, found[key])
-                            if filling:
-                                self._cache.put(key, value)
-                        elif filling:
-                            self._cache.put_absent(key)
-        if len(hits) == len(keys):
+        if not misses:
+            return hits  # in the order asked
+        in_order = not hits  # every hit below is added in the order asked
+        with self._lock:
+            self._check()
+            need = []
+            lookup = self._cache.lookup
+            for key in misses:
+                entry = lookup(key)
+                if entry is MISS:
+                    need.append(key)
+                elif type(entry) is Raw:
+                    hits[key] = self._resolve(key)
+                elif entry is not ABSENT:
+                    hits[key] = entry
+            if need:
+                self._read_many(need, hits)
+        if in_order and len(hits) == len(keys):
             return hits
         return {k: hits[k] for k in keys if k in hits}
+
+    def _read_many(self, keys: list[str], into: dict[str, Any]) -> None:
+        """Read uncached keys from the file into ``into`` and the cache. Caller holds the lock."""
+        found = self._kv.get_many(keys)
+        loads = codec.loads
+        values = []
+        for key in keys:
+            text = found.get(key, MISS)
+            if text is MISS:
+                continue
+            try:
+                value = into[key] = None if text is None else loads(text)
+            except ValueError as exc:
+                raise _not_json(key, exc) from exc
+            values.append((key, value))
+        if self._filling():
+            cache = self._cache
+            for key, value in values:
+                cache.put(key, value)
+            if len(values) < len(keys):
+                for key in keys:
+                    if key not in found:
+                        cache.put_absent(key)
 
     def batch_delete(self, keys: Iterable[str]) -> None:
         """Delete all keys in one transaction; keys that do not exist are ignored."""
