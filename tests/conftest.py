@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from nanasqlite import NanaSQLite
+from nanasqlite import codec as pure_codec
 
 REQUIRE_EXT = os.environ.get("NANASQLITE_REQUIRE_EXTENSIONS") == "1"
 NO_EXT = os.environ.get("NANASQLITE_NO_EXTENSIONS") == "1"
@@ -25,6 +28,41 @@ def db(db_path: str) -> Iterator[NanaSQLite]:
     store = NanaSQLite(db_path)
     yield store
     store.close()
+
+
+# -- the codecs: the pure module and its compiled twin ---------------------------------------------------------
+
+
+def _import_compiled_codec() -> tuple[ModuleType | None, str]:
+    if NO_EXT:
+        return None, "NANASQLITE_NO_EXTENSIONS=1"
+    try:
+        return importlib.import_module("nanasqlite._speedups._codec"), ""
+    except ImportError as exc:
+        return None, f"nanasqlite._speedups._codec cannot be imported: {exc}"
+
+
+_COMPILED_CODEC, _WHY_NO_COMPILED_CODEC = _import_compiled_codec()
+
+
+def need_compiled_codec() -> ModuleType:
+    """The compiled codec; a failure when extensions are required and it is missing, else a skip."""
+    if _COMPILED_CODEC is None:
+        if REQUIRE_EXT:
+            pytest.fail(f"NANASQLITE_REQUIRE_EXTENSIONS=1 but {_WHY_NO_COMPILED_CODEC}")
+        pytest.skip(_WHY_NO_COMPILED_CODEC)
+    return _COMPILED_CODEC
+
+
+@pytest.fixture(params=["pure"] if NO_EXT else ["pure", "compiled"])
+def codec(request: pytest.FixtureRequest) -> ModuleType:
+    """Each codec in turn (only the pure one with NANASQLITE_NO_EXTENSIONS=1)."""
+    return pure_codec if request.param == "pure" else need_compiled_codec()
+
+
+@pytest.fixture
+def compiled() -> ModuleType:
+    return need_compiled_codec()
 
 
 # -- the public 1.6.2 package, run in a subprocess for compatibility checks ----------------------------------

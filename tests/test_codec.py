@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import collections
 import enum
-import importlib
 import json
 import math
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -25,40 +23,7 @@ from hypothesis import strategies as st
 
 from nanasqlite import codec as pure
 
-NO_EXT = os.environ.get("NANASQLITE_NO_EXTENSIONS") == "1"
-REQUIRE_EXT = os.environ.get("NANASQLITE_REQUIRE_EXTENSIONS") == "1"
-
-
-def _import_compiled() -> tuple[ModuleType | None, str]:
-    if NO_EXT:
-        return None, "NANASQLITE_NO_EXTENSIONS=1"
-    try:
-        return importlib.import_module("nanasqlite._speedups._codec"), ""
-    except ImportError as exc:
-        return None, f"nanasqlite._speedups._codec cannot be imported: {exc}"
-
-
-COMPILED, WHY_NO_COMPILED = _import_compiled()
-
-
-def _need_compiled() -> ModuleType:
-    if COMPILED is None:
-        if REQUIRE_EXT:
-            pytest.fail(f"NANASQLITE_REQUIRE_EXTENSIONS=1 but {WHY_NO_COMPILED}")
-        pytest.skip(WHY_NO_COMPILED)
-    return COMPILED
-
-
-@pytest.fixture(params=["pure"] if NO_EXT else ["pure", "compiled"])
-def codec(request: pytest.FixtureRequest) -> ModuleType:
-    if request.param == "pure":
-        return pure
-    return _need_compiled()
-
-
-@pytest.fixture
-def compiled() -> ModuleType:
-    return _need_compiled()
+from .conftest import need_compiled_codec as _need_compiled
 
 
 def encode_many_of(mod: ModuleType) -> Callable[[list[Any]], list[str]]:

@@ -10,6 +10,7 @@ from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_GET_LENGTH, PyUnicode_READ_CHAR
 
 include "_tape.pxi"
+include "_parse.pxi"
 
 __all__ = ["MAX_DEPTH", "INT_MIN", "INT_MAX", "dumps", "loads", "encode_many"]
 
@@ -115,13 +116,26 @@ cdef Py_ssize_t _flush(Tape *t, TapeBuf *b, Py_ssize_t *offsets, list out, Py_ss
 def loads(text):
     """Return the value of a JSON text (``ValueError`` if it is not JSON)."""
     cdef Py_ssize_t n
+    cdef const char *data
+    cdef bint bail = True
     cdef Py_UCS4 c
     cdef tuple found
+    # The parser (_parse.pxi) answers nearly every text; what it gives up on, the standard library decides.
+    if type(text) is str:
+        data = _tape_utf8(text, &n)
+        if data == NULL:  # lone surrogates: not UTF-8
+            PyErr_Clear()
+        else:
+            value = parse_json(data, n, &bail)
+    elif type(text) is bytes:
+        value = parse_json(PyBytes_AS_STRING(text), PyBytes_GET_SIZE(text), &bail)
+    if not bail:
+        return value
     if not isinstance(text, str):
         text = text.decode("utf-8")
     # json.JSONDecoder.decode without its two whitespace regex matches when the text has no surrounding
-    # whitespace (the texts this package writes); anything else (whitespace, errors, trailing data) goes
-    # through decode itself, which raises its own errors.
+    # whitespace; anything else (whitespace, errors, trailing data) goes through decode itself, which raises
+    # its own errors.
     n = PyUnicode_GET_LENGTH(text)
     if n:
         c = PyUnicode_READ_CHAR(text, 0)
