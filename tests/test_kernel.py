@@ -45,6 +45,11 @@ def rows(c: apsw.Connection) -> dict[str, Any]:
     return {k: v for k, v in c.execute(SCAN)}
 
 
+def decode(key: str, text: str | None) -> Any:
+    """The decoder the store hands to get_many, without the store's error wrapping."""
+    return None if text is None else json.loads(text)
+
+
 def test_native_kernel_is_active_in_the_store_when_extensions_are_required(db: NanaSQLite) -> None:
     expected = "apsw" if NO_EXT else "native"
     if REQUIRE_EXT or NO_EXT:
@@ -63,7 +68,7 @@ def test_put_many_writes_every_pair_and_returns_the_texts(con: apsw.Connection, 
 def test_empty_batches_do_nothing(con: apsw.Connection, kernel: ModuleType) -> None:
     assert kernel.put_many(con, PUT, [], []) == []
     kernel.delete_many(con, DELETE, [])
-    assert kernel.get_many(con, GET, []) == {}
+    assert kernel.get_many(con, GET, [], decode) == {}
     assert kernel.scan(con, SCAN) == ([], [])
     assert not con.in_transaction
 
@@ -72,9 +77,52 @@ def test_empty_batches_do_nothing(con: apsw.Connection, kernel: ModuleType) -> N
 def test_get_many_across_chunk_boundaries(con: apsw.Connection, kernel: ModuleType, n: int) -> None:
     keys = [f"k{i}" for i in range(n)]
     kernel.put_many(con, PUT, keys[::2], list(range(0, n, 2)))
-    asked = keys + keys[:3]  # duplicates are fine
-    found = kernel.get_many(con, GET, asked)
-    assert found == {k: str(i) for i, k in enumerate(keys) if i % 2 == 0}
+    asked = keys[::-1] + keys[:3]  # duplicates are fine; the answer is in the order asked
+    found = kernel.get_many(con, GET, asked, decode)
+    assert list(found.items()) == [(k, int(k[1:])) for k in keys[::-1] if int(k[1:]) % 2 == 0]
+
+
+def test_get_many_decodes_what_it_can_and_asks_decode_for_the_rest(con: apsw.Connection, kernel: ModuleType) -> None:
+    con.execute("INSERT INTO kv VALUES ('json', '{\"a\": [1, 2.5]}'), ('nan', 'NaN'), ('bad', '{oops'), ('null', NULL)")
+    calls: list[tuple[str, str | None]] = []
+
+    def fallback(key: str, text: str | None) -> Any:
+        calls.append((key, text))
+        if text == "{oops":
+            return "not json"
+        return None if text is None else json.loads(text)
+
+    found = kernel.get_many(con, GET, ["null", "bad", "json", "nan"], fallback)
+    assert repr(found) == repr({"null": None, "bad": "not json", "json": {"a": [1, 2.5]}, "nan": float("nan")})
+    # the compiled kernel parses the JSON itself; NULL and what the standard library decides go to decode
+    assert {k for k, _ in calls} >= {"null", "bad", "nan"}
+    assert ("bad", "{oops") in calls and ("null", None) in calls
+
+    def refuse_bad(key: str, text: str | None) -> Any:
+        if text == "{oops":
+            raise ValueError(f"cannot decode {key!r}")
+        return fallback(key, text)
+
+    with pytest.raises(ValueError, match="cannot decode 'bad'"):
+        kernel.get_many(con, GET, ["json", "bad"], refuse_bad)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_get_many_matches_keys_in_any_order_and_shape(con: apsw.Connection, kernel: ModuleType, seed: int) -> None:
+    # keys that share long prefixes, prefixes of each other, empty, NUL, non-ASCII, in random order with
+    # duplicates and missing ones: each found key gets its own value, in the order asked
+    import random
+
+    rng = random.Random(seed)
+    alphabet = ["a", "b", "\x00", "é", "😀", "key:0000"]
+    stored = sorted({"".join(rng.choices(alphabet, k=rng.randint(0, 6))) for _ in range(900)})
+    kernel.put_many(con, PUT, stored, [{"k": k} for k in stored])
+    asked = rng.sample(stored, len(stored) // 2) + ["missing", "", "a" * 7] + rng.sample(stored, 20)
+    expected: dict[str, Any] = {}
+    for key in asked:
+        if key in set(stored) and key not in expected:
+            expected[key] = {"k": key}
+    assert list(kernel.get_many(con, GET, asked, decode).items()) == list(expected.items())
 
 
 def test_huge_batch_round_trips(con: apsw.Connection, kernel: ModuleType) -> None:
@@ -92,15 +140,14 @@ def test_keys_and_values_with_nul_and_astral_characters(con: apsw.Connection, ke
     keys = ["a\x00b", "😀", "ключ", ""]
     values = ["\x00", "𝄞" * 1000, {"😀": "\x00\x1f"}, None]
     kernel.put_many(con, PUT, keys, values)
-    found = kernel.get_many(con, GET, keys + ["missing"])
-    assert sorted(found) == sorted(keys)
-    assert [json.loads(found[k]) for k in keys] == values
+    found = kernel.get_many(con, GET, keys + ["missing"], decode)
+    assert list(found.items()) == list(zip(keys, values, strict=True))
 
 
 def test_a_big_value_survives(con: apsw.Connection, kernel: ModuleType) -> None:
     big = {"blob": "é" * 3_000_000, "list": list(range(100_000))}
     (text,) = kernel.put_many(con, PUT, ["big"], [big])
-    assert json.loads(kernel.get_many(con, GET, ["big"])["big"]) == big
+    assert kernel.get_many(con, GET, ["big"], decode)["big"] == big
     assert len(text) > 3_000_000
 
 
@@ -109,7 +156,7 @@ def test_deeply_nested_values(con: apsw.Connection, kernel: ModuleType) -> None:
     for _ in range(255):
         deep = [deep]
     kernel.put_many(con, PUT, ["deep"], [deep])
-    assert json.loads(kernel.get_many(con, GET, ["deep"])["deep"]) == deep
+    assert kernel.get_many(con, GET, ["deep"], decode)["deep"] == deep
     with pytest.raises(ValueError, match="'too-deep'"):
         kernel.put_many(con, PUT, ["ok", "too-deep"], [1, [deep]])
     assert "ok" not in rows(con)
@@ -166,7 +213,7 @@ def test_delete_many_is_all_or_nothing(con: apsw.Connection, kernel: ModuleType)
 
 def test_sql_null_values_come_back_as_none(con: apsw.Connection, kernel: ModuleType) -> None:
     con.execute("INSERT INTO kv VALUES ('null', NULL)")
-    assert kernel.get_many(con, GET, ["null"]) == {"null": None}
+    assert kernel.get_many(con, GET, ["null"], lambda k, t: ("decoded", k, t)) == {"null": ("decoded", "null", None)}
     assert kernel.scan(con, SCAN) == (["null"], [None])
 
 

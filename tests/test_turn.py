@@ -237,7 +237,7 @@ def test_kernel_refuses_a_turn_the_caller_does_not_hold(twin: ModuleType, con: a
     args: dict[str, tuple[Any, ...]] = {
         "put_many": (PUT, ["a"], [1]),
         "delete_many": ("DELETE FROM kv WHERE key = ?", ["a"]),
-        "get_many": ("SELECT key, value FROM kv WHERE key IN (", ["a"]),
+        "get_many": ("SELECT key, value FROM kv WHERE key IN (", ["a"], lambda k, t: t),
         "scan": ("SELECT key, value FROM kv",),
     }
     with pytest.raises(RuntimeError, match="does not hold"):

@@ -137,4 +137,113 @@ static int nb_arena_push_column(nb_arena *a, sqlite3_stmt *stmt, int col) {
     return nb_arena_push(a, t, t ? n : -1);
 }
 
+/* A key to sort and match: its UTF-8 bytes and where it came from (a position in the caller's list of keys,
+ * or a row of the arena). */
+typedef struct {
+    const char *p;
+    long long n;
+    size_t i;
+} nb_ref;
+
+/* The order of SQLite's BINARY collation, which the KV table's keys use: memcmp, then the shorter first. */
+static int nb_ref_cmp(const void *a, const void *b) {
+    const nb_ref *x = (const nb_ref *)a, *y = (const nb_ref *)b;
+    int c = memcmp(x->p, y->p, (size_t)(x->n < y->n ? x->n : y->n));
+    if (c) return c;
+    return (x->n > y->n) - (x->n < y->n);
+}
+
+static inline int nb_byte(const nb_ref *r, size_t d) {
+    return d < (size_t)r->n ? (int)(unsigned char)r->p[d] : -1;
+}
+
+static inline void nb_ref_swap(nb_ref *a, size_t i, size_t j) {
+    nb_ref t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+}
+
+/* Multikey quicksort (Bentley and Sedgewick): a three-way partition on the byte at depth d, so that a prefix
+ * shared by many keys ("user:0000...") is looked at once per partition, not once per comparison (on 10k such
+ * keys it takes about half the time of qsort with memcmp). A part that recursion reaches too deep (only an
+ * adversarial set of keys gets there) is handed to qsort, which is O(n log n) whatever the keys. */
+static void nb_mkqs(nb_ref *a, size_t n, size_t d, int depth) {
+    while (n > 1) {
+        if (n < 10 || depth > 64) {
+            size_t i, j;
+            if (depth > 64) {
+                qsort(a, n, sizeof *a, nb_ref_cmp);
+                return;
+            }
+            for (i = 1; i < n; i++) /* insertion sort; every key here has the same first d bytes */
+                for (j = i; j > 0 && nb_ref_cmp(&a[j - 1], &a[j]) > 0; j--) nb_ref_swap(a, j - 1, j);
+            return;
+        }
+        /* the median of three bytes as the pivot */
+        int x = nb_byte(&a[0], d), y = nb_byte(&a[n / 2], d), z = nb_byte(&a[n - 1], d);
+        size_t m = (x < y) ? (y < z ? n / 2 : (x < z ? n - 1 : 0)) : (x < z ? 0 : (y < z ? n - 1 : n / 2));
+        nb_ref_swap(a, 0, m);
+        int v = nb_byte(&a[0], d);
+        size_t lt = 0, i = 0, gt = n; /* [0, lt) < v, [lt, i) == v, [gt, n) > v */
+        while (i < gt) {
+            int c = nb_byte(&a[i], d);
+            if (c < v)
+                nb_ref_swap(a, lt++, i++);
+            else if (c > v)
+                nb_ref_swap(a, i, --gt);
+            else
+                i++;
+        }
+        nb_mkqs(a, lt, d, depth + 1);
+        nb_mkqs(a + gt, n - gt, d, depth + 1);
+        if (v < 0) return; /* the middle part: equal keys, all ending at d */
+        a += lt;
+        n = gt - lt;
+        d++;
+    }
+}
+
+/* Sort refs in the order of nb_ref_cmp; a sorted array (rows from SQLite usually are) is only checked. */
+static void nb_ref_sort(nb_ref *r, size_t n) {
+    size_t i;
+    for (i = 1; i < n; i++) {
+        if (nb_ref_cmp(&r[i - 1], &r[i]) > 0) {
+            nb_mkqs(r, n, 0, 0);
+            return;
+        }
+    }
+}
+
+/* The keys of the arena's rows (items 0, 2, 4 ...) as refs; returns how many (a NULL key is left out: it
+ * equals no key). */
+static size_t nb_row_keys(const nb_arena *a, nb_ref *out) {
+    size_t j, m = 0;
+    for (j = 0; j + 1 < a->n; j += 2) {
+        if (a->len[j] < 0) continue;
+        out[m].p = a->data + a->off[j];
+        out[m].n = a->len[j];
+        out[m].i = j / 2;
+        m++;
+    }
+    return m;
+}
+
+/* row_of[keys[j].i] = rows[k].i for every key equal to row k, -1 for a key without a row. Both arrays are
+ * sorted here (rows usually are already: SQLite returns an IN list's rows in index order). */
+static void nb_match(nb_ref *keys, size_t n, nb_ref *rows, size_t m, long long *row_of) {
+    size_t j = 0, k = 0;
+    int c;
+    nb_ref_sort(keys, n);
+    nb_ref_sort(rows, m);
+    while (j < n) {
+        c = k < m ? nb_ref_cmp(&keys[j], &rows[k]) : -1;
+        if (c > 0) {
+            k++;
+        } else {
+            row_of[keys[j].i] = c == 0 ? (long long)rows[k].i : -1;
+            j++;
+        }
+    }
+}
+
 #endif

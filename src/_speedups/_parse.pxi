@@ -237,7 +237,8 @@ cdef object _parse_key(const unsigned char *data, Py_ssize_t n):
         h = (h ^ data[i]) * 1099511628211ULL
     i = <Py_ssize_t>(h & (PARSE_KEY_SLOTS - 1))
     old = _parse_keys[i]
-    if old != NULL and PyUnicode_GET_LENGTH(<object>old) == n and memcmp(PyUnicode_DATA(<object>old), data, <size_t>n) == 0:
+    if (old != NULL and PyUnicode_GET_LENGTH(<object>old) == n
+            and memcmp(PyUnicode_DATA(<object>old), data, <size_t>n) == 0):
         return <object>old
     s = _parse_ascii(data, n)
     hash(s)  # computed once, kept by the str

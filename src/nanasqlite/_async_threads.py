@@ -193,6 +193,9 @@ class _GuardedFill:
     def put(self, key: str, value: Any) -> None:
         self._fill("put", key, value)
 
+    def put_many(self, values: dict[str, Any]) -> None:
+        self._fill("put_many", values)
+
     def put_raw(self, key: str, text: str) -> None:
         self._fill("put_raw", key, text)
 
@@ -241,6 +244,8 @@ class _Overlay:
         assert view is not None
         if name == "put":
             view[args[0]] = args[1]
+        elif name == "put_many":
+            view.update(args[0])
         elif name == "put_raw":
             view[args[0]] = Raw(args[1])
         elif name == "put_raw_many":
@@ -272,6 +277,9 @@ class _Overlay:
 
     def put(self, key: str, value: Any) -> None:
         self._record("put", key, value)
+
+    def put_many(self, values: dict[str, Any]) -> None:
+        self._record("put_many", values)
 
     def put_raw(self, key: str, text: str) -> None:
         self._record("put_raw", key, text)

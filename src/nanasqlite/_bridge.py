@@ -180,15 +180,29 @@ _IN_CHUNK = 256  # keys per "IN (...)" statement, as in the compiled twin
 
 
 def get_many(
-    connection: apsw.Connection, sql: str, keys: Iterable[str], *, gate: Gate | None = None
-) -> dict[str, str | None]:
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    decode: Callable[[str, str | None], Any],
+    *,
+    gate: Gate | None = None,
+) -> dict[str, Any]:
     """Run ``sql`` (a SELECT of key, value ending in ``key IN (``) over the keys, a chunk per statement; return
-    ``{key: text}`` of the keys found. A stored SQL NULL comes back as None."""
+    ``{key: decode(key, text)}`` of the keys found, in the order of ``keys`` (text None for a stored SQL NULL).
+
+    The keys are asked for in sorted order, so that SQLite walks the index in order, as in the compiled twin
+    (which parses most texts itself instead of calling ``decode``, to the same values).
+    """
     keys = _check_keys(keys)
-    found: dict[str, str | None] = {}
-    for start in range(0, len(keys), _IN_CHUNK):
-        chunk = keys[start : start + _IN_CHUNK]
-        found.update(connection.execute(sql + ",".join("?" * len(chunk)) + ")", chunk))
+    ordered = sorted(keys)
+    texts: dict[str, str | None] = {}
+    for start in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[start : start + _IN_CHUNK]
+        texts.update(connection.execute(sql + ",".join("?" * len(chunk)) + ")", chunk))
+    found: dict[str, Any] = {}
+    for key in keys:
+        if key in texts and key not in found:
+            found[key] = decode(key, texts[key])
     return found
 
 

@@ -59,6 +59,7 @@ class CachePolicy(Protocol):
         """A decoded value, a ``Raw``, ``ABSENT`` or ``MISS``."""
 
     def put(self, key: str, value: Any) -> None: ...
+    def put_many(self, values: dict[str, Any]) -> None: ...
     def put_raw(self, key: str, text: str) -> None: ...
     def put_raw_many(self, keys: list[str], texts: list[str]) -> None: ...
     def put_absent(self, key: str) -> None: ...
@@ -67,6 +68,10 @@ class CachePolicy(Protocol):
     def clear(self) -> None: ...
     def is_cached(self, key: str) -> bool: ...
     def __len__(self) -> int: ...
+
+
+#: Entries added to a dict per call when a batch fills the cache (between calls the interpreter can switch).
+_SLICE = 4096
 
 
 class UnboundedCache:
@@ -91,6 +96,19 @@ class UnboundedCache:
         self._raw.pop(key, None)
         self._absent.discard(key)
 
+    def put_many(self, values: dict[str, Any]) -> None:
+        raw, absent = self._raw, self._absent
+        if raw or absent:
+            for key in values:
+                raw.pop(key, None)
+                absent.discard(key)
+        if len(values) <= _SLICE:
+            self.hot.update(values)
+            return
+        items = list(values.items())
+        for start in range(0, len(items), _SLICE):  # see put_raw_many
+            self.hot.update(items[start : start + _SLICE])
+
     def put_raw(self, key: str, text: str) -> None:
         self._raw[key] = text
         self.hot.pop(key, None)
@@ -104,8 +122,8 @@ class UnboundedCache:
                 absent.discard(key)
         # In slices: one dict.update of 100k items holds the GIL for ~20 ms, which an event loop in
         # another thread would feel; between slices the interpreter can switch threads.
-        for start in range(0, len(keys), 4096):
-            raw.update(zip(keys[start : start + 4096], texts[start : start + 4096], strict=True))
+        for start in range(0, len(keys), _SLICE):
+            raw.update(zip(keys[start : start + _SLICE], texts[start : start + _SLICE], strict=True))
 
     def put_absent(self, key: str) -> None:
         self._absent.add(key)
@@ -147,6 +165,11 @@ class _LockedPolicy:
     def put(self, key: str, value: Any) -> None:
         with self._lock:
             self._set(key, value)
+
+    def put_many(self, values: dict[str, Any]) -> None:
+        with self._lock:
+            for key, value in values.items():
+                self._set(key, value)
 
     def put_raw(self, key: str, text: str) -> None:
         with self._lock:

@@ -498,24 +498,15 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         return {k: hits[k] for k in keys if k in hits}
 
     def _read_many(self, keys: list[str], into: dict[str, Any]) -> None:
-        """Read uncached keys from the file into ``into`` and the cache. Caller holds the lock."""
-        found = self._kv.get_many(keys)
-        loads = codec.loads
-        values = []
-        for key in keys:
-            text = found.get(key, MISS)
-            if text is MISS:
-                continue
-            try:
-                value = into[key] = None if text is None else loads(text)
-            except ValueError as exc:
-                raise _not_json(key, exc) from exc
-            values.append((key, value))
+        """Read uncached keys from the file into ``into`` and the cache. Caller holds the lock.
+
+        Every value is decoded before any is cached: a value that is not JSON raises with nothing cached."""
+        found = self._kv.get_many(keys, self._decode)
+        into.update(found)
         if self._filling():
             cache = self._cache
-            for key, value in values:
-                cache.put(key, value)
-            if len(values) < len(keys):
+            cache.put_many(found)
+            if len(found) < len(keys):
                 for key in keys:
                     if key not in found:
                         cache.put_absent(key)

@@ -343,9 +343,10 @@ class KVTable:
     # The batch calls hand the kernel the async workers' turn when this thread holds it (see _turn), so that it
     # is left for the GIL-free phase; for every other thread TURN.mine() is None.
 
-    def get_many(self, keys: list[str]) -> dict[str, str | None]:
+    def get_many(self, keys: list[str], decode: Callable[[str, str | None], Any]) -> dict[str, Any]:
+        """``{key: decode(key, text)}`` of the keys found, in the order of ``keys``."""
         return self._run(  # type: ignore[no-any-return]
-            lambda con: self.conn.kernel.get_many(con, self._get_in, keys, gate=TURN.mine()), "batch read"
+            lambda con: self.conn.kernel.get_many(con, self._get_in, keys, decode, gate=TURN.mine()), "batch read"
         )
 
     def put(self, key: str, text: str) -> None:
