@@ -421,6 +421,33 @@ def test_unbounded_cache_keeps_decoded_raw_and_absent_entries_apart() -> None:
     assert len(cache) == 0
 
 
+@pytest.mark.parametrize("make", [UnboundedCache, lambda: LRUCache(3), lambda: TTLCache(60.0)], ids=str)
+def test_put_many_replaces_raw_absent_and_old_entries(make: Any) -> None:
+    cache = make()
+    cache.put_raw("a", "1")
+    cache.put_absent("b")
+    cache.put("c", "old")
+    cache.put_many({"a": [1], "b": {"x": 2}, "c": None})
+    assert [cache.lookup(k) for k in "abc"] == [[1], {"x": 2}, None]
+    assert all(cache.is_cached(k) for k in "abc")
+    assert len(cache) == 3
+
+
+def test_put_many_of_a_big_batch_fills_an_unbounded_cache_in_slices() -> None:
+    cache = UnboundedCache()
+    cache.put_raw("k3", "old")
+    values = {f"k{i}": i for i in range(10_000)}  # more than one slice
+    cache.put_many(values)
+    assert cache.hot == values
+    assert cache.lookup("k3") == 3
+
+
+def test_put_many_on_an_lru_cache_keeps_the_newest() -> None:
+    cache = LRUCache(2)
+    cache.put_many({"a": 1, "b": 2, "c": 3})
+    assert [cache.lookup(k) for k in "abc"] == [MISS, 2, 3]
+
+
 @pytest.mark.parametrize(
     "args",
     [
