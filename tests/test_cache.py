@@ -433,6 +433,23 @@ def test_put_many_replaces_raw_absent_and_old_entries(make: Any) -> None:
     assert len(cache) == 3
 
 
+@pytest.mark.parametrize("make", [UnboundedCache, lambda: LRUCache(10), lambda: TTLCache(60.0)], ids=str)
+def test_lookup_many_answers_as_lookup_does_key_by_key(make: Any) -> None:
+    cache = make()
+    cache.put("v", {"x": 1})
+    cache.put_raw("r", "[1]")
+    cache.put_absent("a")
+    keys = ["u1", "a", "r", "v", "u2"]
+    known, unknown = cache.lookup_many(keys)
+    assert unknown == ["u1", "u2"]
+    assert list(known) == ["a", "r", "v"]
+    assert known["a"] is ABSENT and known["v"] == {"x": 1}
+    assert isinstance(known["r"], Raw) and known["r"].text == "[1]"
+    for key in keys:  # the same entries as lookup
+        entry = cache.lookup(key)
+        assert (entry is MISS) == (key in unknown)
+
+
 def test_put_many_of_a_big_batch_fills_an_unbounded_cache_in_slices() -> None:
     cache = UnboundedCache()
     cache.put_raw("k3", "old")

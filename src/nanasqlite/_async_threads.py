@@ -36,7 +36,7 @@ from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from ._turn import TURN, outside
-from .cache import ABSENT, MISS, Raw
+from .cache import ABSENT, MISS, Raw, lookup_each
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteDatabaseError, NanaSQLiteError
 from .storage import Connection
 
@@ -181,6 +181,9 @@ class _GuardedFill:
     def lookup(self, key: str) -> Any:
         return self._store._cache.lookup(key)
 
+    def lookup_many(self, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+        return self._store._cache.lookup_many(keys)
+
     def _fill(self, name: str, *args: Any) -> None:
         engine = self._engine
         start = self.start
@@ -274,6 +277,9 @@ class _Overlay:
         if entry is MISS:
             return self._store._cache.lookup(key)
         return entry
+
+    def lookup_many(self, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+        return lookup_each(self.lookup, keys)
 
     def put(self, key: str, value: Any) -> None:
         self._record("put", key, value)

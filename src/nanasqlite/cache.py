@@ -58,6 +58,9 @@ class CachePolicy(Protocol):
     def lookup(self, key: str) -> Any:
         """A decoded value, a ``Raw``, ``ABSENT`` or ``MISS``."""
 
+    def lookup_many(self, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+        """``lookup`` of every key: ``({key: entry}`` of the keys it knows, the keys it does not``)``, in order."""
+
     def put(self, key: str, value: Any) -> None: ...
     def put_many(self, values: dict[str, Any]) -> None: ...
     def put_raw(self, key: str, text: str) -> None: ...
@@ -68,6 +71,19 @@ class CachePolicy(Protocol):
     def clear(self) -> None: ...
     def is_cached(self, key: str) -> bool: ...
     def __len__(self) -> int: ...
+
+
+def lookup_each(lookup: Callable[[str], Any], keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """``lookup_many`` by one ``lookup`` per key."""
+    known: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key in keys:
+        entry = lookup(key)
+        if entry is MISS:
+            unknown.append(key)
+        else:
+            known[key] = entry
+    return known, unknown
 
 
 #: Entries added to a dict per call when a batch fills the cache (between calls the interpreter can switch).
@@ -90,6 +106,24 @@ class UnboundedCache:
         if text is not MISS:
             return Raw(text)  # text is None for a value stored as SQL NULL
         return ABSENT if key in self._absent else MISS
+
+    def lookup_many(self, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+        hot, raw, absent = self.hot, self._raw, self._absent
+        known: dict[str, Any] = {}
+        unknown: list[str] = []
+        for key in keys:  # lookup() inlined: this runs for every key of a batch_get that missed the hot dict
+            value = hot.get(key, MISS)
+            if value is not MISS:
+                known[key] = value
+                continue
+            text = raw.get(key, MISS)
+            if text is not MISS:
+                known[key] = Raw(text)
+            elif key in absent:
+                known[key] = ABSENT
+            else:
+                unknown.append(key)
+        return known, unknown
 
     def put(self, key: str, value: Any) -> None:
         self.hot[key] = value
@@ -165,6 +199,12 @@ class _LockedPolicy:
     def put(self, key: str, value: Any) -> None:
         with self._lock:
             self._set(key, value)
+
+    def lookup(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def lookup_many(self, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
+        return lookup_each(self.lookup, keys)
 
     def put_many(self, values: dict[str, Any]) -> None:
         with self._lock:

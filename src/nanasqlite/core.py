@@ -478,23 +478,21 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         hits, misses = front.probe(self._hot, keys)
         if not misses:
             return hits  # in the order asked
-        in_order = not hits  # every hit below is added in the order asked
         with self._lock:
             self._check()
-            need = []
-            lookup = self._cache.lookup
-            for key in misses:
-                entry = lookup(key)
-                if entry is MISS:
-                    need.append(key)
-                elif type(entry) is Raw:
-                    hits[key] = self._resolve(key)
+            known, need = self._cache.lookup_many(misses)
+            found: dict[str, Any] = {}
+            for key, entry in known.items():
+                if type(entry) is Raw:
+                    found[key] = self._resolve(key)
                 elif entry is not ABSENT:
-                    hits[key] = entry
+                    found[key] = entry
             if need:
-                self._read_many(need, hits)
-        if in_order and len(hits) == len(keys):
-            return hits
+                if not hits and not found:
+                    self._read_many(need, found)
+                    return found  # all from the file, which answers in the order asked
+                self._read_many(need, found)
+        hits.update(found)
         return {k: hits[k] for k in keys if k in hits}
 
     def _read_many(self, keys: list[str], into: dict[str, Any]) -> None:
