@@ -1,6 +1,6 @@
 # The parser: JSON text as UTF-8 bytes -> Python values, a fast path in front of the standard library.
 #
-# Included textually by _codec.pyx; every name here starts with parse/Parser/_parse/PARSE_.
+# Included textually by _codec.pyx and _bridge.pyx; every name here starts with parse/Parser/_parse/PARSE_.
 #
 # It is never a second opinion: for a text it either returns exactly what json.JSONDecoder().decode returns,
 # or it gives up (``bail``) and the caller hands the text to the standard library, which then produces the
@@ -8,29 +8,28 @@
 # every rare form is the standard library's own:
 #
 #   - any text that is not JSON (the standard library raises on those);
-#   - NaN and Infinity (1.6 wrote them without orjson), ints beyond 64 bits (19 digits and more), number
+#   - NaN and Infinity (1.6 wrote them without orjson), ints of more than 19 digits or below -2**63, float
 #     texts longer than PARSE_NUM_MAX characters;
 #   - escapes of lone surrogates, which cannot be built from UTF-8; invalid UTF-8 in strings;
 #   - nesting deeper than PARSE_MAX_DEPTH.
 #
 # Ints are built from their digits, floats by PyOS_string_to_double (what float(str) uses), strings by
 # UTF-8 decoding, dicts by PyDict_SetItem in text order (a repeated key keeps its first position and its last
-# value, as in the standard library). Needs the GIL throughout (it builds objects); no state between calls.
+# value, as in the standard library). Needs the GIL throughout (it builds objects); keeps no state between
+# calls but the table of shared dict keys (_parse_key).
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.float cimport PyFloat_FromDouble
 from cpython.long cimport PyLong_FromLongLong, PyLong_FromUnsignedLongLong
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_GET_LENGTH
-
-cdef extern from "Python.h":
-    object PyUnicode_New(Py_ssize_t, Py_UCS4)
-    void *PyUnicode_DATA(object)
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memcpy
 
 cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t, Py_UCS4)
+    void *PyUnicode_DATA(object)
     double _parse_strtod "PyOS_string_to_double"(const char *, char **, PyObject *) except? -1.0
 
 
