@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -168,6 +169,90 @@ def test_outside_leaves_the_turn_for_the_block_only_when_held(twin: ModuleType) 
             start(lambda: (turn.acquire(), got.append(True), turn.release())).join(WAIT)  # type: ignore[func-returns-value]
         assert turn.mine() is turn
     assert got == [True]
+
+
+# -- the mailbox: workers wait for work, then for the turn ---------------------------------------------------
+
+
+def test_mailbox_is_first_in_first_out(twin: ModuleType) -> None:
+    box = twin.Mailbox()
+    for i in range(5):
+        box.put(i)
+    assert [box.take() for _ in range(3)] == [0, 1, 2]
+    assert box.take_nowait() == 3
+    assert box.take_nowait() == 4
+    with pytest.raises(queue.Empty):
+        box.take_nowait()
+
+
+def test_mailbox_take_waits_for_an_item(twin: ModuleType) -> None:
+    box = twin.Mailbox()
+    got: list[Any] = []
+    taker = start(lambda: got.append(box.take()))
+    box.put("job")
+    taker.join(WAIT)
+    assert got == ["job"]
+
+
+def test_mailbox_take_returns_holding_the_turn_and_leaves_it_while_waiting(twin: ModuleType) -> None:
+    turn, box = twin.Turn(patience=WAIT), twin.Mailbox()
+    waiting = threading.Event()
+    got: list[Any] = []
+    held_after: list[bool] = []
+
+    def worker() -> None:
+        with turn:  # a worker holding the turn goes to wait for work
+            waiting.set()
+            got.append(box.take(turn))
+            held_after.append(turn.mine() is turn)
+
+    thread = start(worker)
+    assert waiting.wait(WAIT)
+    assert turn.acquire()  # the waiting worker left the turn (else this gives up after WAIT seconds)
+    box.put("job")
+    until(lambda: turn.waiting == 1)  # it has its item and now waits for the turn, held here
+    assert not got
+    turn.release()
+    thread.join(WAIT)
+    assert got == ["job"] and held_after == [True]
+
+
+def test_mailbox_take_refuses_what_is_not_a_turn(twin: ModuleType) -> None:
+    box = twin.Mailbox()
+    box.put(1)
+    with pytest.raises(TypeError, match="Turn"):
+        box.take(threading.Lock())
+    assert box.take_nowait() == 1  # nothing taken by the refused call
+
+
+def test_mailbox_delivers_every_item_once_to_many_takers(twin: ModuleType) -> None:
+    turn, box = twin.Turn(), twin.Mailbox()
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def taker() -> None:
+        while True:
+            item = box.take(turn)
+            if turn.mine() is not None:
+                turn.release()
+            if item is None:
+                return
+            with lock:
+                got.append(item)
+
+    def producer(base: int) -> None:
+        for i in range(500):
+            box.put(base + i)
+
+    takers = [start(taker) for _ in range(4)]
+    producers = [start(lambda b=b: producer(b)) for b in range(0, 2000, 500)]
+    for thread in producers:
+        thread.join(WAIT)
+    for _ in takers:
+        box.put(None)
+    for thread in takers:
+        thread.join(WAIT)
+    assert sorted(got) == list(range(2000))
 
 
 # -- the batch kernel and its gate -------------------------------------------------------------------------------

@@ -29,6 +29,9 @@ from libc.stdint cimport uintptr_t
 from libc.stdlib cimport calloc
 from libc.string cimport memset
 
+from collections import deque as _deque
+from queue import Empty as _Empty
+
 import apsw as _apsw
 
 include "_tape.pxi"
@@ -96,7 +99,15 @@ cdef extern from "_turn.h" nogil:
     int nb_turn_held_by(nb_turn *t, unsigned long me)
     int nb_turn_waiting(nb_turn *t)
 
-__all__ = ["KERNEL", "Turn", "attach", "put_many", "delete_many", "get_many", "scan"]
+    ctypedef struct nb_box:
+        long long count
+    int nb_box_init(nb_box *b)
+    void nb_box_destroy(nb_box *b)
+    void nb_box_post(nb_box *b)
+    void nb_box_wait(nb_box *b)
+    int nb_box_try(nb_box *b)
+
+__all__ = ["KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan"]
 
 #: Which implementation this is (the pure twin says "apsw").
 KERNEL = "native"
@@ -209,6 +220,54 @@ cdef class Turn:
     def __exit__(self, *exc_info):
         if self.mine() is not None:  # not when it went on without the turn
             self.release()
+
+
+@cython.auto_pickle(False)
+cdef class Mailbox:
+    """A first-in, first-out queue for the store's worker threads whose ``take`` waits for an item, and then for
+    the turn, without the GIL: a worker woken by new work asks for the GIL only once it holds the turn, so it
+    never competes for it with the worker running Python (the event loop would be the one to lose those
+    hand-offs; see ``nanasqlite._turn``)."""
+
+    cdef nb_box box
+    cdef object items
+
+    def __cinit__(self):
+        if nb_box_init(&self.box) != 0:
+            raise OSError("cannot create the mailbox's mutex")
+        self.items = _deque()
+
+    def __dealloc__(self):
+        nb_box_destroy(&self.box)
+
+    def put(self, item):
+        """Add ``item`` at the end."""
+        self.items.append(item)
+        nb_box_post(&self.box)  # after the append: whoever consumes the post finds the item
+
+    def take(self, turn=None):
+        """The first item, waiting for one. With a ``turn`` (a ``Turn`` of this module): left while waiting
+        when the caller holds it, and waited for before the item is returned, so the caller holds it then
+        (unless it ran out of patience, as ``Turn.acquire``)."""
+        cdef nb_turn *t = _turn_of(turn)
+        cdef unsigned long me = PyThread_get_thread_ident()
+        cdef bint held
+        if turn is not None and type(turn) is not Turn:
+            raise TypeError(f"turn must be a Turn of this module or None, not {type(turn).__name__}")
+        held = t != NULL and nb_turn_held_by(t, me)
+        with nogil:
+            if held:
+                nb_turn_leave(t, me)
+            nb_box_wait(&self.box)
+            if t != NULL:
+                nb_turn_enter(t, me)
+        return self.items.popleft()
+
+    def take_nowait(self):
+        """The first item; ``queue.Empty`` when there is none."""
+        if not nb_box_try(&self.box):
+            raise _Empty
+        return self.items.popleft()
 
 
 cdef nb_turn *_turn_of(gate):

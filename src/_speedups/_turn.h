@@ -141,4 +141,51 @@ static int nb_turn_waiting(nb_turn *t) {
     return n;
 }
 
+/* The count of a queue's items, which worker threads wait for without the GIL (the items themselves stay in
+ * a Python deque beside it: see Mailbox in _bridge.pyx). Every put posts once; every take waits for and
+ * consumes one post, so a thread that has consumed a post always finds an item in the deque. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long long count;
+} nb_box;
+
+static int nb_box_init(nb_box *b) {
+    b->count = 0;
+    if (pthread_mutex_init(&b->mu, NULL) != 0) return -1;
+    if (pthread_cond_init(&b->cv, NULL) != 0) {
+        pthread_mutex_destroy(&b->mu);
+        return -1;
+    }
+    return 0;
+}
+
+static void nb_box_destroy(nb_box *b) {
+    pthread_cond_destroy(&b->cv);
+    pthread_mutex_destroy(&b->mu);
+}
+
+static void nb_box_post(nb_box *b) {
+    pthread_mutex_lock(&b->mu);
+    b->count++;
+    pthread_cond_signal(&b->cv); /* one item wakes one waiter */
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void nb_box_wait(nb_box *b) {
+    pthread_mutex_lock(&b->mu);
+    while (b->count == 0) pthread_cond_wait(&b->cv, &b->mu);
+    b->count--;
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Consume a post if there is one: 1, else 0. */
+static int nb_box_try(nb_box *b) {
+    pthread_mutex_lock(&b->mu);
+    int got = b->count > 0;
+    if (got) b->count--;
+    pthread_mutex_unlock(&b->mu);
+    return got;
+}
+
 #endif

@@ -32,9 +32,10 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from queue import Empty, SimpleQueue
+from queue import Empty
 from typing import TYPE_CHECKING, Any
 
+from ._native import bridge
 from ._turn import TURN, outside
 from .cache import ABSENT, MISS, Raw, lookup_each
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteDatabaseError, NanaSQLiteError
@@ -492,9 +493,9 @@ class Engine:
         self._rest: deque[Job] = deque()  # what the writer left unserved when it stopped
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._state = threading.Lock()
-        self._inbox: SimpleQueue[Job] = SimpleQueue()
-        self._read_q: SimpleQueue[Job] = SimpleQueue()
-        self._taking = threading.Lock()
+        # Workers wait for work in these without the GIL, and then for the turn (see Mailbox and _turn).
+        self._inbox: Any = bridge.Mailbox()
+        self._read_q: Any = bridge.Mailbox()
         self._opener = opener
         self._reader_path = reader_path
         self._readers_ok = readers > 0
@@ -567,13 +568,13 @@ class Engine:
         reader = _Reader(self)
         try:
             while True:
-                # One reader at a time waits for work, so that a burst of jobs wakes one thread, not all of them
-                # at once to queue for the GIL; once it has its jobs, the next one waits.
-                with self._taking:
-                    jobs, control = self._take_reads()
-                if jobs:
-                    with TURN:  # Python only in turn with the other workers (see _turn)
+                jobs, control = self._take_reads()  # holding the turn: Python only in turn with the others
+                try:
+                    if jobs:
                         reader.serve(jobs)
+                finally:
+                    if TURN.mine() is not None:  # not when it went on without the turn
+                        TURN.release()
                 if control is _STOP:
                     return
                 if control is _PARK:
@@ -594,16 +595,16 @@ class Engine:
                 self._parking.notify_all()
 
     def _take_reads(self) -> tuple[list[Job], Job | None]:
-        """The next jobs of the read queue: one (waiting for it), then whatever else is there, up to
-        ``READ_BATCH``; and the stop or park order met on the way, if any (each reader takes one)."""
+        """The next jobs of the read queue: one (waiting for it, then for the turn), then whatever else is there,
+        up to ``READ_BATCH``; and the stop or park order met on the way, if any (each reader takes one)."""
         queue = self._read_q
-        job = queue.get()
+        job = queue.take(TURN)
         if job is _STOP or job is _PARK:
             return [], job
         jobs = [job]
         try:
             while len(jobs) < READ_BATCH:
-                job = queue.get_nowait()
+                job = queue.take_nowait()
                 if job is _STOP or job is _PARK:
                     return jobs, job
                 jobs.append(job)
@@ -659,11 +660,10 @@ class Engine:
                     self._commit(group)
                     group = []
                     continue
-                with outside():
-                    work.append(inbox.get())
+                work.append(inbox.take(TURN))  # leaves the turn while it waits
                 try:
                     while True:
-                        work.append(inbox.get_nowait())
+                        work.append(inbox.take_nowait())
                 except Empty:
                     pass
             job = work.popleft()
@@ -830,7 +830,7 @@ class Engine:
         closed = NanaSQLiteClosedError("the async store is closed")
         try:
             while True:
-                rest.append(self._inbox.get_nowait())
+                rest.append(self._inbox.take_nowait())
         except Empty:
             pass
         for job in rest:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+from queue import Empty
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ import apsw
 
 from ._native import codec
 
-__all__ = ["KERNEL", "Turn", "attach", "put_many", "delete_many", "get_many", "scan"]
+__all__ = ["KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan"]
 
 #: Which implementation this is (the compiled twin says "native").
 KERNEL = "apsw"
@@ -104,6 +105,44 @@ class Turn:
     ) -> None:
         if self.mine() is not None:  # not when it went on without the turn
             self.release()
+
+
+class Mailbox:
+    """A first-in, first-out queue for the store's worker threads. ``take`` leaves the caller's turn while it
+    waits for an item and takes the turn again before it returns, as in the compiled twin (which also waits
+    for the turn without the GIL)."""
+
+    def __init__(self) -> None:
+        self._items: deque[Any] = deque()
+        self._ready = threading.Condition(threading.Lock())
+
+    def put(self, item: Any) -> None:
+        """Add ``item`` at the end."""
+        with self._ready:
+            self._items.append(item)
+            self._ready.notify()
+
+    def take(self, turn: Turn | None = None) -> Any:
+        """The first item, waiting for one; ``turn`` is left while waiting when the caller holds it, and held
+        when the item is returned (unless it ran out of patience, as ``Turn.acquire``)."""
+        if turn is not None and not isinstance(turn, Turn):
+            raise TypeError(f"turn must be a Turn of this module or None, not {type(turn).__name__}")
+        if turn is not None and turn.mine() is not None:
+            turn.release()
+        with self._ready:
+            while not self._items:
+                self._ready.wait()
+            item = self._items.popleft()
+        if turn is not None:
+            turn.acquire()
+        return item
+
+    def take_nowait(self) -> Any:
+        """The first item; ``queue.Empty`` when there is none."""
+        with self._ready:
+            if not self._items:
+                raise Empty
+            return self._items.popleft()
 
 
 class Gate(Protocol):

@@ -11,9 +11,11 @@ waits (for work, for SQLite, for a lock), so the loop only ever competes with on
 Where the turn is left. The native batch kernel leaves it for its GIL-free phase (the ``gate`` argument of the
 batch functions) and waits for it again before it asks for the GIL, so a reader's Python runs while the writer's
 SQLite work goes on; the writer leaves it around BEGIN and COMMIT, which may wait for the disk or for another
-process; a reader takes it only once it has work. Threads that never took the turn (the event loop, the
-program's own threads using the sync store) never wait for it: ``mine()`` is ``None`` for them, and nothing is
-passed to the kernel.
+process; a reader takes it only once it has work. Workers wait for work in a ``Mailbox`` of the kernel, whose
+``take`` then waits for the turn, both without the GIL: a worker that new work wakes up asks for the GIL only
+once it holds the turn, so it never takes a GIL hand-off that was the loop's. Threads that never took the turn
+(the event loop, the program's own threads using the sync store) never wait for it: ``mine()`` is ``None`` for
+them, and nothing is passed to the kernel.
 
 The turn is a ``Turn`` of the kernel in use (``nanasqlite._speedups._bridge``, or its pure twin
 ``nanasqlite._bridge``); one per process, as the GIL is. It is patient, not absolute: a worker that waited
