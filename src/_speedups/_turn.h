@@ -31,24 +31,31 @@ typedef struct {
     long long patience_ns; /* how long a waiter waits before it goes on without the turn; < 0: no limit */
 } nb_turn;
 
+/* A mutex and its condition variable, made and destroyed together: 0, or -1 with nothing left made. */
+static int nb_sync_init(pthread_mutex_t *mu, pthread_cond_t *cv) {
+    if (pthread_mutex_init(mu, NULL) != 0) return -1;
+    if (pthread_cond_init(cv, NULL) != 0) {
+        pthread_mutex_destroy(mu);
+        return -1;
+    }
+    return 0;
+}
+
+static void nb_sync_destroy(pthread_mutex_t *mu, pthread_cond_t *cv) {
+    pthread_cond_destroy(cv);
+    pthread_mutex_destroy(mu);
+}
+
 static int nb_turn_init(nb_turn *t, long long patience_ns) {
     t->patience_ns = patience_ns;
     t->busy = 0;
     t->owner = 0;
     t->head = t->tail = NULL;
     t->waiting = 0;
-    if (pthread_mutex_init(&t->mu, NULL) != 0) return -1;
-    if (pthread_cond_init(&t->cv, NULL) != 0) {
-        pthread_mutex_destroy(&t->mu);
-        return -1;
-    }
-    return 0;
+    return nb_sync_init(&t->mu, &t->cv);
 }
 
-static void nb_turn_destroy(nb_turn *t) {
-    pthread_cond_destroy(&t->cv);
-    pthread_mutex_destroy(&t->mu);
-}
+static void nb_turn_destroy(nb_turn *t) { nb_sync_destroy(&t->mu, &t->cv); }
 
 static void nb_unlink(nb_turn *t, nb_waiter *w) {
     nb_waiter **p = &t->head, *prev = NULL;
@@ -152,18 +159,10 @@ typedef struct {
 
 static int nb_box_init(nb_box *b) {
     b->count = 0;
-    if (pthread_mutex_init(&b->mu, NULL) != 0) return -1;
-    if (pthread_cond_init(&b->cv, NULL) != 0) {
-        pthread_mutex_destroy(&b->mu);
-        return -1;
-    }
-    return 0;
+    return nb_sync_init(&b->mu, &b->cv);
 }
 
-static void nb_box_destroy(nb_box *b) {
-    pthread_cond_destroy(&b->cv);
-    pthread_mutex_destroy(&b->mu);
-}
+static void nb_box_destroy(nb_box *b) { nb_sync_destroy(&b->mu, &b->cv); }
 
 static void nb_box_post(nb_box *b) {
     pthread_mutex_lock(&b->mu);
