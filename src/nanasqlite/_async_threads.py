@@ -568,8 +568,8 @@ class Engine:
         reader = _Reader(self)
         try:
             while True:
-                jobs, control = self._take_reads()  # holding the turn: Python only in turn with the others
                 try:
+                    jobs, control = self._take_reads()  # holding the turn: Python only in turn with the others
                     if jobs:
                         reader.serve(jobs)
                 finally:
