@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import random
 import threading
 from collections.abc import Iterator
 from types import ModuleType
@@ -111,17 +112,13 @@ def test_get_many_decodes_what_it_can_and_asks_decode_for_the_rest(con: apsw.Con
 def test_get_many_matches_keys_in_any_order_and_shape(con: apsw.Connection, kernel: ModuleType, seed: int) -> None:
     # keys that share long prefixes, prefixes of each other, empty, NUL, non-ASCII, in random order with
     # duplicates and missing ones: each found key gets its own value, in the order asked
-    import random
-
     rng = random.Random(seed)
     alphabet = ["a", "b", "\x00", "é", "😀", "key:0000"]
     stored = sorted({"".join(rng.choices(alphabet, k=rng.randint(0, 6))) for _ in range(900)})
     kernel.put_many(con, PUT, stored, [{"k": k} for k in stored])
     asked = rng.sample(stored, len(stored) // 2) + ["missing", "", "a" * 7] + rng.sample(stored, 20)
-    expected: dict[str, Any] = {}
-    for key in asked:
-        if key in set(stored) and key not in expected:
-            expected[key] = {"k": key}
+    present = set(stored)
+    expected = {key: {"k": key} for key in dict.fromkeys(asked) if key in present}
     assert list(kernel.get_many(con, GET, asked, decode).items()) == list(expected.items())
 
 
