@@ -66,6 +66,17 @@ def test_batch_get_keeps_the_order_whatever_the_cache_holds_in_the_middle(db: Na
         assert list(got.items()) == [(k, expected[k]) for k in dict.fromkeys(asked) if k in expected]
 
 
+def test_changing_the_dict_batch_get_returned_changes_nothing_stored(db: NanaSQLite) -> None:
+    db.batch_update({"a": 1, "b": 2})
+    db.clear_cache()
+    got = db.batch_get(["a", "b"])  # every key from the file: the answer is the dict the cache was filled from
+    got["a"] = "changed"
+    del got["b"]
+    got["c"] = 3
+    assert db.batch_get(["a", "b", "c"]) == {"a": 1, "b": 2}
+    assert not db.is_cached("c")
+
+
 def test_batch_get_accepts_any_iterable_and_duplicates(db: NanaSQLite) -> None:
     db.update({"a": 1, "b": 2})
     assert db.batch_get(k for k in ("b", "a", "b")) == {"b": 2, "a": 1}

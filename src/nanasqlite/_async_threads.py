@@ -286,7 +286,7 @@ class _Overlay:
         self._record("put", key, value)
 
     def put_many(self, values: dict[str, Any]) -> None:
-        self._record("put_many", values)
+        self._record("put_many", dict(values))  # applied after COMMIT: the caller may change its dict before
 
     def put_raw(self, key: str, text: str) -> None:
         self._record("put_raw", key, text)

@@ -487,20 +487,19 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
                     found[key] = self._resolve(key)
                 elif entry is not ABSENT:
                     found[key] = entry
-            if need:
-                if not hits and not found:
-                    self._read_many(need, found)
-                    return found  # all from the file, which answers in the order asked
-                self._read_many(need, found)
+            read = self._read_many(need) if need else {}
+        if not hits and not found:
+            return read  # all from the file, which answers in the order asked
         hits.update(found)
+        hits.update(read)
         return {k: hits[k] for k in keys if k in hits}
 
-    def _read_many(self, keys: list[str], into: dict[str, Any]) -> None:
-        """Read uncached keys from the file into ``into`` and the cache. Caller holds the lock.
+    def _read_many(self, keys: list[str]) -> dict[str, Any]:
+        """Read uncached keys from the file: ``{key: value}`` of those found, in order; cache them. Caller holds
+        the lock.
 
         Every value is decoded before any is cached: a value that is not JSON raises with nothing cached."""
         found = self._kv.get_many(keys, self._decode)
-        into.update(found)
         if self._filling():
             cache = self._cache
             cache.put_many(found)
@@ -508,6 +507,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
                 for key in keys:
                     if key not in found:
                         cache.put_absent(key)
+        return found
 
     def batch_delete(self, keys: Iterable[str]) -> None:
         """Delete all keys in one transaction; keys that do not exist are ignored."""
