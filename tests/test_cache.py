@@ -421,7 +421,9 @@ def test_unbounded_cache_keeps_decoded_raw_and_absent_entries_apart() -> None:
     assert len(cache) == 0
 
 
-@pytest.mark.parametrize("make", [UnboundedCache, lambda: LRUCache(3), lambda: TTLCache(60.0)], ids=str)
+@pytest.mark.parametrize(
+    "make", [UnboundedCache, lambda: LRUCache(3), lambda: TTLCache(60.0)], ids=["unbounded", "lru", "ttl"]
+)
 def test_put_many_replaces_raw_absent_and_old_entries(make: Any) -> None:
     cache = make()
     cache.put_raw("a", "1")
@@ -433,7 +435,9 @@ def test_put_many_replaces_raw_absent_and_old_entries(make: Any) -> None:
     assert len(cache) == 3
 
 
-@pytest.mark.parametrize("make", [UnboundedCache, lambda: LRUCache(10), lambda: TTLCache(60.0)], ids=str)
+@pytest.mark.parametrize(
+    "make", [UnboundedCache, lambda: LRUCache(10), lambda: TTLCache(60.0)], ids=["unbounded", "lru", "ttl"]
+)
 def test_lookup_many_answers_as_lookup_does_key_by_key(make: Any) -> None:
     cache = make()
     cache.put("v", {"x": 1})
