@@ -8,6 +8,7 @@ the ``_hot`` dict of decoded values and hands everything else to the subclass's 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any
 
 _NOT_FOUND: Any = object()
@@ -46,11 +47,15 @@ class CacheFront:
 
 
 def probe(hot: dict[str, Any], keys: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
-    """Return ``(hits, misses)``: the cached values of ``keys`` and, in order, the keys not in ``hot``."""
+    """Return ``(hits, misses)``: the cached values of ``keys`` and, in order, the keys not in ``hot``.
+
+    ``hot`` is read in one C-level pass (``map`` of ``dict.get``), during which no other thread runs Python, as in
+    the compiled twin: the hits are the dict's contents at one moment (see ``NanaSQLite.batch_get``)."""
+    keys = keys if isinstance(keys, list) else list(keys)
+    values = list(map(hot.get, keys, repeat(_NOT_FOUND)))
     hits: dict[str, Any] = {}
     misses: list[str] = []
-    for key in keys:
-        value = hot.get(key, _NOT_FOUND)
+    for key, value in zip(keys, values, strict=True):
         if value is _NOT_FOUND:
             misses.append(key)
         else:

@@ -327,7 +327,8 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._check()
         with self._lock:
             self._check()
-            rows = self._kv.items()
+            stamp = self._stamp()
+            rows = self._kv.items()  # one statement: one state of the file
             cache = self._cache
             filling = self._filling()
             out = []
@@ -342,6 +343,8 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
                 elif entry is MISS or entry is ABSENT:
                     entry = self._decode(key, text)  # not cached: a full scan must not fill the cache
                 out.append((key, entry))
+            if not self._still(stamp, True):  # the cache moved meanwhile (see _stamp): the rows alone answer
+                return [(key, self._decode(key, text)) for key, text in rows]
             return out
 
     def values(self) -> list[Any]:  # type: ignore[override]
@@ -468,18 +471,34 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         return failed
 
     def batch_get(self, keys: Iterable[str]) -> dict[str, Any]:
-        """The values of the keys that exist, in the order asked; one query for all cache misses."""
+        """The values of the keys that exist, in the order asked; one query for all cache misses.
+
+        The answer is one state of the store: the values the keys had together at one moment, never some from
+        before a write (or a transaction of another thread) and some from after it."""
+        return self._batch_get(keys, snapshot=True)
+
+    def _batch_get(self, keys: Iterable[str], snapshot: bool) -> dict[str, Any]:
+        """``batch_get``; without ``snapshot``, each key is answered on its own (lookups coalesced into one
+        query by the async readers need no common state)."""
         self._check()
         keys = list(keys)
         for key in keys:
             if type(key) is not str:
                 _check_key(key)
         hits: dict[str, Any]
+        stamp = self._stamp()
         hits, misses = front.probe(self._hot, keys)
-        if not misses:
-            return hits  # in the order asked
+        if not misses and (not snapshot or self._still(stamp, False)):
+            # One C call under the GIL (the pure twin too: see _front.probe): the hot dict at one moment, and
+            # the hot dict only ever holds values of the committed state (writes forget their keys first).
+            return hits
         with self._lock:
             self._check()
+            if snapshot and hits:
+                # Hits taken before the lock may predate a write that committed while this thread waited for
+                # it: under the lock the cache and the file agree, so every key is asked again here.
+                stamp = self._stamp()
+                hits, misses = front.probe(self._hot, keys)
             known, need = self._cache.lookup_many(misses)
             found: dict[str, Any] = {}
             for key, entry in known.items():
@@ -488,11 +507,29 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
                 elif entry is not ABSENT:
                     found[key] = entry
             read = self._read_many(need) if need else {}
+            if snapshot and not self._still(stamp, True):
+                # The shared cache moved while this view read its file (an async reader thread, whose cache the
+                # writer thread updates without this lock): the file alone answers, in one read transaction.
+                return self._kv.get_many(keys, self._decode)
         if not hits and not found:
             return read  # all from the file, which answers in the order asked
         hits.update(found)
         hits.update(read)
         return {k: hits[k] for k in keys if k in hits}
+
+    # A multi-key read combines cache entries with rows of the file. Under the store's lock the two agree: every
+    # writer of this store takes the lock. The async facade's reader threads read through their own connection
+    # and lock while the writer thread updates the shared cache, so their views replace these two with a check
+    # of the writer's generation (the snapshot rule of _async_threads): a read whose stamp is no longer the same,
+    # or was odd, answers from the file alone.
+
+    def _stamp(self) -> int:
+        return 0
+
+    def _still(self, stamp: int, locked: bool) -> bool:
+        """Whether cache entries read since ``_stamp`` returned ``stamp`` agree with the file (``locked``: the
+        caller held the store's lock throughout)."""
+        return True
 
     def _read_many(self, keys: list[str]) -> dict[str, Any]:
         """Read uncached keys from the file: ``{key: value}`` of those found, in order; cache them. Caller holds

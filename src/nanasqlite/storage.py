@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "KVTable", "quote_identifier", "encode_value"]
 
+#: Keys per statement of the kernels' ``get_many`` (``_IN_CHUNK`` in both).
+IN_CHUNK = 256
+
 
 def quote_identifier(name: str, what: str = "table name") -> str:
     """Return ``name`` as a quoted SQL identifier; reject what no SQLite identifier can be."""
@@ -344,10 +347,25 @@ class KVTable:
     # is left for the GIL-free phase; for every other thread TURN.mine() is None.
 
     def get_many(self, keys: list[str], decode: Callable[[str, str | None], Any]) -> dict[str, Any]:
-        """``{key: decode(key, text)}`` of the keys found, in the order of ``keys``."""
-        return self._run(  # type: ignore[no-any-return]
-            lambda con: self.conn.kernel.get_many(con, self._get_in, keys, decode, gate=TURN.mine()), "batch read"
-        )
+        """``{key: decode(key, text)}`` of the keys found, in the order of ``keys``: one state of the file.
+
+        The kernels ask for ``IN_CHUNK`` keys per statement; outside a transaction each statement would read the
+        file as it is when it starts, so a longer batch reads inside one read transaction."""
+
+        def run(con: apsw.Connection) -> Any:
+            if len(keys) <= IN_CHUNK or not con.getautocommit():
+                return self.conn.kernel.get_many(con, self._get_in, keys, decode, gate=TURN.mine())
+            con.execute("BEGIN DEFERRED")  # an interrupted call leaves it open: check() rolls it back
+            try:
+                found = self.conn.kernel.get_many(con, self._get_in, keys, decode, gate=TURN.mine())
+            except BaseException:
+                if not con.getautocommit():
+                    con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")  # it only read
+            return found
+
+        return self._run(run, "batch read")  # type: ignore[no-any-return]
 
     def put(self, key: str, text: str) -> None:
         con = self.conn.check()
