@@ -14,11 +14,28 @@ A ``Job`` is one call of a sync method (by name) or of a small function, on one 
 * ``SOLO`` runs on the writer thread, alone, on the store itself (SQL helpers, cache control, transactions).
 
 The fill rule. A reader that read an old row must never put it into the cache after the writer cached a newer
-one. ``Engine.gen`` is a write generation, changed only under ``fill_lock``: +2 when a group's effects are
-applied to the cache, +1 when a SOLO job or a transaction starts and +1 when it ends (so it is odd while the
-store itself may be changing the cache). A fill is made under ``fill_lock`` and only if ``gen`` is even and
-equal to the value read before the row was: a fill admitted that way read a row no older than the last applied
-group, and any later group overwrites it when it applies its own effects.
+one. ``Engine.gen`` is a write generation, changed only under ``fill_lock``: +1 before a group's COMMIT and +1
+once its effects are applied to the cache; +1 when a SOLO job or a transaction starts and +1 when it ends; +1
+when a thread other than the writer takes the store's lock (a program using ``sync_db`` from its own threads) and
++1 when it lets it go. So it is odd while the file or the cache may be changing under the readers. A fill is
+made under ``fill_lock`` and only if ``gen`` is even and equal to the value read before the row was: a fill
+admitted that way read a row no older than the last applied group, and any later group overwrites it when it
+applies its own effects.
+
+The snapshot rule. ``Engine.churn`` is odd while the cache may gain entries of a state newer than others it
+holds: while a write group's effects are applied to it (after its COMMIT), and while a thread other than the
+writer holds the store's lock (it writes and fills the cache directly). Otherwise the cache only loses entries
+(before their keys change) and gains values of the state the file holds. So a multi-key read answered by one
+probe of the hot dict (one C call, during which no other thread runs Python) is one state of the store unless
+``churn`` is odd; one that combines several cache lookups is, if ``churn`` was even and neither counter moved
+meanwhile (``cached_batch_get``); and one that combines cache entries with rows of the file (``batch_get``,
+``items`` and what is built on them, on a reader) is, if ``gen`` was even and did not move. Otherwise the file
+alone answers (``NanaSQLite._stamp`` and ``_still``), and a ``batch_get`` of many keys reads it in one read
+transaction. Multi-key reads therefore never return values that did not exist together in the file.
+
+Transactions: see ``_async_txn``. Threads stop when the store is closed, when the facade is garbage-collected
+(no job keeps the facade alive once it is answered), at interpreter exit, and when the writer thread itself
+fails (every waiting call then gets an error instead of hanging).
 """
 
 from __future__ import annotations
@@ -35,19 +52,27 @@ from dataclasses import dataclass
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
+from ._async_txn import ENDED, OPEN, PENDING, Level, placed
 from ._native import bridge
 from ._turn import TURN, outside
-from .cache import ABSENT, MISS, Raw, lookup_each
-from .exceptions import NanaSQLiteClosedError, NanaSQLiteDatabaseError, NanaSQLiteError
+from .cache import ABSENT, MISS, CachePolicy, Raw, lookup_each
+from .exceptions import (
+    NanaSQLiteClosedError,
+    NanaSQLiteDatabaseError,
+    NanaSQLiteError,
+    NanaSQLiteTransactionError,
+)
 from .storage import Connection
 
 if TYPE_CHECKING:
     from .core import NanaSQLite
 
-__all__ = ["READ", "WRITE", "SOLO", "BEGIN", "Engine", "Job", "Txn", "commit_level", "rollback_level"]
+__all__ = ["READ", "WRITE", "SOLO", "BEGIN", "END", "Engine", "Job", "rollback_level"]
 
-READ, WRITE, SOLO, BEGIN = 0, 1, 2, 3
-_STOP_LANE = 4
+#: Lanes. BEGIN opens the level in ``args[0]``; END ends exactly the job's level (commit when ``args[0]``, else
+#: rollback); CONTROL jobs come from the engine itself and are never held behind a transaction.
+READ, WRITE, SOLO, BEGIN, END, CONTROL = 0, 1, 2, 3, 4, 5
+_STOP_LANE = 6
 
 #: Most writes committed in one group: bounds the delay a long queue adds to the first write of a group.
 MAX_GROUP = 1024
@@ -58,15 +83,6 @@ READ_BATCH = 64
 _COALESCED = frozenset(("get", "__contains__"))
 #: Most futures resolved (so tasks woken) in one turn of the event loop.
 SETTLE_CHUNK = 16
-
-
-class Txn:
-    """The token of one async transaction; it travels in a context variable with the tasks that own it."""
-
-    __slots__ = ("engine",)
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
 
 
 @dataclass(slots=True)
@@ -80,11 +96,12 @@ class Job:
     kwargs: dict[str, Any]
     loop: asyncio.AbstractEventLoop | None
     future: asyncio.Future[Any] | None
-    txn: Txn | None
+    level: Level | None = None  # the transaction level of the submitting context (see _async_txn)
+    task: asyncio.Task[Any] | None = None  # the submitting task
 
 
-_STOP = Job(_STOP_LANE, None, "", (), {}, None, None, None)
-_PARK = Job(_STOP_LANE, None, "", (), {}, None, None, None)  # a reader closes its connection and waits
+_STOP = Job(_STOP_LANE, None, "", (), {}, None, None)
+_PARK = Job(_STOP_LANE, None, "", (), {}, None, None)  # a reader closes its connection and waits
 
 
 # -- resolving futures from threads ------------------------------------------------------------------------------
@@ -109,12 +126,18 @@ def _settle_all(items: list[tuple[asyncio.Future[Any], bool, Any]], start: int =
         asyncio.get_running_loop().call_soon(_settle_all, items, end)
 
 
+# Once answered, a job lets go of its future: an error's traceback runs through this thread's frames, which
+# hold the job, and through the awaiter's frame, which holds the facade; the job keeping the future would make a
+# cycle through a thread's live frames that the collector cannot free, and keep an unclosed facade alive.
+
+
 def _deliver(job: Job, ok: bool, value: Any) -> None:
-    if job.future is None:  # a cleanup job nobody awaits
+    future, job.future = job.future, None
+    if future is None:  # a cleanup job nobody awaits
         return
     assert job.loop is not None
     try:
-        job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+        job.loop.call_soon_threadsafe(_settle, future, ok, value)
     except RuntimeError:  # the loop is closed: its awaiter is gone
         pass
 
@@ -123,10 +146,12 @@ def _deliver_all(outcomes: list[tuple[Job, bool, Any]]) -> None:
     # One wake-up of each loop for a whole group instead of one per write.
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
     for job, ok, value in outcomes:
-        if job.future is None:
+        future, job.future = job.future, None  # see _deliver
+        if future is None:
             continue
         assert job.loop is not None
-        by_loop.setdefault(job.loop, []).append((job.future, ok, value))
+        by_loop.setdefault(job.loop, []).append((future, ok, value))
+    outcomes.clear()  # see _deliver: the caller's frame may be in an error's traceback
     for loop, items in by_loop.items():
         try:
             loop.call_soon_threadsafe(_settle_all, items)
@@ -167,23 +192,87 @@ def _always() -> bool:
     return True
 
 
+class _Views:
+    """Per-store views (and what goes with them), holding each store weakly: the views of a sub-table that the
+    program dropped go with it."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[weakref.ref[NanaSQLite], Any]] = {}
+
+    def get(self, store: NanaSQLite) -> Any:
+        entry = self._by_id.get(id(store))
+        return entry[1] if entry is not None and entry[0]() is store else None
+
+    def put(self, store: NanaSQLite, value: Any) -> None:
+        key, by_id = id(store), self._by_id
+
+        def forget(ref: weakref.ref[NanaSQLite]) -> None:  # may run on any thread: one dict operation each
+            entry = by_id.get(key)
+            if entry is not None and entry[0] is ref:
+                by_id.pop(key, None)
+
+        by_id[key] = (weakref.ref(store, forget), value)
+
+    def clear(self) -> None:
+        self._by_id.clear()
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+class _FencedLock:
+    """The store's lock as the engine sees it. A thread other than the writer that takes it (a program using
+    ``sync_db`` from its own threads, which the facade supports) changes the file and the cache outside the
+    writer's groups, so the generation is odd while it holds the lock: readers neither fill the cache with rows
+    read before its writes nor combine cache entries with rows (see the fill and snapshot rules)."""
+
+    __slots__ = ("_inner", "_engine", "_foreign")
+
+    def __init__(self, inner: Any, engine: Engine) -> None:
+        self._inner = inner
+        self._engine = engine
+        self._foreign = 0  # holds of the thread that has it, when that is not the writer
+
+    def acquire(self) -> None:
+        self._inner.acquire()
+        if threading.get_ident() != self._engine.writer_ident:
+            self._foreign += 1
+            if self._foreign == 1:
+                self._engine.churn += 1
+                self._engine._fence()
+
+    def release(self) -> None:
+        if self._foreign:  # only the holder runs this, so a non-zero count is its own
+            self._foreign -= 1
+            if not self._foreign:
+                self._engine._fence()
+                self._engine.churn += 1
+        self._inner.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class _GuardedFill:
     """The shared cache as a reader thread sees it: lookups pass through, fills obey the fill rule."""
 
-    def __init__(self, engine: Engine, store: NanaSQLite) -> None:
+    def __init__(self, engine: Engine, cache: CachePolicy) -> None:
         self._engine = engine
-        self._store = store
+        self._cache = cache
         self.start = 1  # the generation read before the current job; odd refuses every fill
 
     @property
     def hot(self) -> dict[str, Any]:
-        return self._store._cache.hot
+        return self._cache.hot
 
     def lookup(self, key: str) -> Any:
-        return self._store._cache.lookup(key)
+        return self._cache.lookup(key)
 
     def lookup_many(self, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
-        return self._store._cache.lookup_many(keys)
+        return self._cache.lookup_many(keys)
 
     def _fill(self, name: str, *args: Any) -> None:
         engine = self._engine
@@ -192,7 +281,7 @@ class _GuardedFill:
             return
         with engine.fill_lock:
             if engine.gen == start:
-                getattr(self._store._cache, name)(*args)
+                getattr(self._cache, name)(*args)
 
     def put(self, key: str, value: Any) -> None:
         self._fill("put", key, value)
@@ -210,19 +299,19 @@ class _GuardedFill:
         self._fill("put_absent", key)
 
     def discard(self, key: str) -> None:
-        self._store._cache.discard(key)  # forgetting is always safe
+        self._cache.discard(key)  # forgetting is always safe
 
     def discard_many(self, keys: list[str]) -> None:
-        self._store._cache.discard_many(keys)
+        self._cache.discard_many(keys)
 
     def clear(self) -> None:
-        self._store._cache.clear()
+        self._cache.clear()
 
     def is_cached(self, key: str) -> bool:
-        return self._store._cache.is_cached(key)
+        return self._cache.is_cached(key)
 
     def __len__(self) -> int:
-        return len(self._store._cache)
+        return len(self._cache)
 
 
 _FORGOTTEN: Any = object()  # overlay entry: the group discarded the key, so only the file knows it
@@ -231,8 +320,8 @@ _FORGOTTEN: Any = object()  # overlay entry: the group discarded the key, so onl
 class _Overlay:
     """The shared cache as a write group sees it: the group's own changes on top, applied after COMMIT."""
 
-    def __init__(self, store: NanaSQLite) -> None:
-        self._store = store
+    def __init__(self, cache: CachePolicy) -> None:
+        self._cache = cache
         self.hot: dict[str, Any] = {}  # stays empty: the writer view answers nothing without lookup()
         self._log: list[tuple[str, tuple[Any, ...]]] = []
         self._view: dict[str, Any] | None = None  # built from the log on the first lookup of a group
@@ -276,7 +365,7 @@ class _Overlay:
         if entry is _FORGOTTEN or (entry is MISS and self._cleared):
             return MISS
         if entry is MISS:
-            return self._store._cache.lookup(key)
+            return self._cache.lookup(key)
         return entry
 
     def lookup_many(self, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -311,11 +400,11 @@ class _Overlay:
         return entry is not MISS and entry is not ABSENT
 
     def __len__(self) -> int:
-        return len(self._store._cache)
+        return len(self._cache)
 
     def apply(self) -> None:
         """Replay the group's changes on the shared cache (the caller holds ``fill_lock``)."""
-        cache = self._store._cache
+        cache = self._cache
         for name, args in self._log:
             if name == "put_raw_many" and len(args[0]) > APPLY_CHUNK:
                 # In slices: one C call over 100k entries would hold the GIL (and stall the loop) for ~15 ms.
@@ -340,12 +429,6 @@ class _Overlay:
             del self._log[mark:]
             self._view = None
             self._cleared = False
-
-
-def commit_level(store: NanaSQLite) -> bool:
-    """Commit the innermost transaction level; return whether a transaction is still open."""
-    store.commit()
-    return store.in_transaction()
 
 
 def rollback_level(store: NanaSQLite, every: bool) -> bool:
@@ -374,7 +457,7 @@ class _Reader:
         self._engine = engine
         self._conn: Connection | None = None
         self._epoch = -1
-        self._views: dict[int, tuple[NanaSQLite, NanaSQLite, _GuardedFill]] = {}
+        self._views = _Views()  # store -> (its view on this thread's connection, the view's cache)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -396,14 +479,24 @@ class _Reader:
 
     def _view(self, store: NanaSQLite, start: int) -> NanaSQLite:
         """This thread's view of ``store``, filling the cache only if the generation is still ``start``."""
-        entry = self._views.get(id(store))
-        if entry is None or entry[0] is not store:
+        entry = self._views.get(store)
+        if entry is None:
             assert self._conn is not None
-            guard = _GuardedFill(self._engine, store)
-            view = _derive(store, _conn=self._conn, _lock=self._conn.lock, _kv=store._kv.on(self._conn), _cache=guard)
-            entry = self._views[id(store)] = (store, view, guard)
-        entry[2].start = start
-        return entry[1]
+            engine = self._engine
+            guard = _GuardedFill(engine, store._cache)
+            view = _derive(
+                store,
+                _conn=self._conn,
+                _lock=self._conn.lock,
+                _kv=store._kv.on(self._conn),
+                _cache=guard,
+                _stamp=engine.stamp,
+                _still=engine.still,  # this lock does not keep the writer off the shared cache
+            )
+            entry = (view, guard)
+            self._views.put(store, entry)
+        entry[1].start = start
+        return entry[0]  # type: ignore[no-any-return]
 
     def serve(self, jobs: list[Job]) -> None:
         engine = self._engine
@@ -451,7 +544,7 @@ class _Reader:
         try:
             target = engine.target(jobs[0])
             target._check()
-            found = self._view(target, start).batch_get([job.args[0] for job in jobs])
+            found = self._view(target, start)._batch_get([job.args[0] for job in jobs], snapshot=False)
         except Exception:
             return [self._one(job, start) for job in jobs]  # each on its own, for its own error
         outcomes: list[tuple[Job, bool, Any]] = []
@@ -486,11 +579,18 @@ class Engine:
         self.ready = threading.Event()
         self.gen = 0
         self.fill_lock = threading.Lock()
+        self.churn = 0  # odd while the cache may gain entries of a newer state (the snapshot rule)
         self.epoch = 0  # bumped when the file was replaced: readers reopen their connections
-        self.txn: Txn | None = None  # the async transaction the writer is serving
+        self.stack: list[Level] = []  # the open transaction levels, innermost last (see _async_txn)
         self.closed = False
+        self.failure: BaseException | None = None  # what stopped the writer thread, if not close()
+        self.writer_ident = 0
         self._finished = False
-        self._rest: deque[Job] = deque()  # what the writer left unserved when it stopped
+        # What the writer has taken from its inbox and not answered yet: ready to run, held behind a transaction,
+        # in the group being committed. If the writer fails, _finish answers them.
+        self._work: deque[Job] = deque()
+        self._held: deque[Job] = deque()
+        self._group: list[Job] = []
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._state = threading.Lock()
         # Workers wait for work in these without the GIL, and then for the turn (see Mailbox and _turn).
@@ -503,7 +603,7 @@ class Engine:
         self._parked = 0
         self._gone = 0
         self._unparks = 0  # how many times the readers were let go; a parked reader waits for the next one
-        self._wviews: dict[int, tuple[NanaSQLite, NanaSQLite, _Overlay]] = {}
+        self._wviews = _Views()  # store -> (its writer view, the view's overlay)
         # Daemon threads, so that a store nobody closed cannot hang the interpreter's exit (see _close_at_exit).
         self.writer = threading.Thread(target=self._writer_main, name=f"{name}-writer", daemon=True)
         self.readers = [
@@ -523,10 +623,34 @@ class Engine:
     # -- the event loop side ------------------------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
-        if job.lane == READ and self._readers_ok and (job.txn is None or job.txn is not self.txn):
+        # A read of a context inside an open transaction runs on the writer, in the transaction.
+        if job.lane == READ and self._readers_ok and placed(job.level) is None:
             self._read_q.put(job)
         else:
             self._inbox.put(job)
+
+    def abandon(self, level: Level) -> None:
+        """Roll back ``level`` (and every level above it) if it is open, or keep it from opening; its owner is
+        gone. Called on the loop thread; a no-op once the store is closed (closing rolls back)."""
+        with self._state:
+            if not self.closed:
+                self._inbox.put(Job(CONTROL, None, "", (), {}, None, None, level))
+
+    # The generation as the snapshot rule reads it (see the module doc and NanaSQLite._stamp).
+
+    def stamp(self) -> int:
+        return self.gen
+
+    def still(self, stamp: int, locked: bool) -> bool:
+        """For a reader's view: ``locked`` (the reader's own lock) keeps nothing of the writer's off the cache."""
+        if not locked:
+            return not self.churn & 1  # after one probe of the hot dict
+        return not stamp & 1 and self.gen == stamp
+
+    def _main_still(self, stamp: int, locked: bool) -> bool:
+        # The store itself: under its lock nobody else changes the cache (the writer applies a group's effects
+        # holding that lock).
+        return locked or not self.churn & 1
 
     def close(self, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None) -> None:
         """Stop accepting work, finish what is queued, close the store; ``waiter`` is resolved at the end."""
@@ -568,13 +692,20 @@ class Engine:
         reader = _Reader(self)
         try:
             while True:
+                jobs: list[Job] = []
                 try:
                     jobs, control = self._take_reads()  # holding the turn: Python only in turn with the others
                     if jobs:
                         reader.serve(jobs)
+                except BaseException as exc:  # a fault of this module: answer, never leave awaiters hanging
+                    _deliver_all([(job, False, _fresh(exc)) for job in jobs])
+                    control = None
                 finally:
                     if TURN.mine() is not None:  # not when it went on without the turn
                         TURN.release()
+                # Nothing of an answered job stays referenced while this thread waits: a future's exception
+                # holds the awaiter's frame, and with it the facade, which must stay collectable.
+                jobs = []
                 if control is _STOP:
                     return
                 if control is _PARK:
@@ -636,20 +767,38 @@ class Engine:
     def _writer_main(self) -> None:
         # The writer holds the turn (see _turn) except where it waits: for work, for readers to park, for
         # BEGIN and COMMIT, and inside the batch kernel's GIL-free phase.
-        with TURN:
-            self._serve_writes()
-        self._finish()
-
-    def _serve_writes(self) -> None:
+        self.writer_ident = threading.get_ident()
         try:
-            self.store = self._opener()
+            with TURN:
+                self._serve_writes()
+        except BaseException as exc:  # a fault of this module: fail what waits, stop, never leave a call hanging
+            self.failure = exc
+            with self._state:
+                self.closed = True
+            for _ in self.readers:
+                self._read_q.put(_STOP)
+        finally:
+            self._finish()
+
+    def _open(self) -> None:
+        try:
+            store = self._opener()
         except BaseException as exc:
             self.open_error = exc
+            return
+        # The store's lock, taken by any thread but this one, opens a fence (see _FencedLock), and reads of the
+        # store itself without it obey the snapshot rule.
+        store._conn.lock = store._lock = _FencedLock(store._conn.lock, self)
+        store._still = self._main_still  # type: ignore[method-assign]
+        store._stamp = self.stamp  # type: ignore[method-assign]
+        self.store = store
+
+    def _serve_writes(self) -> None:
+        self._open()
         self.ready.set()
-        work: deque[Job] = deque()
-        held: deque[Job] = deque()  # other tasks' jobs, queued while a transaction is open
-        group: list[Job] = []
+        work, held, group = self._work, self._held, self._group
         inbox = self._inbox
+        job: Job | None = None
         while True:
             if TURN.mine() is None:
                 TURN.acquire()  # it went on without the turn after waiting out of patience: queue again
@@ -658,8 +807,9 @@ class Engine:
             if not work:
                 if group:
                     self._commit(group)
-                    group = []
+                    group.clear()
                     continue
+                job = None  # see _reader_main: nothing answered stays referenced while this thread waits
                 work.append(inbox.take(TURN))  # leaves the turn while it waits
                 try:
                     while True:
@@ -670,37 +820,51 @@ class Engine:
             if job is _STOP:
                 if group:
                     self._commit(group)
-                    group = []
-                if self.txn is not None:  # closing rolls back the open transaction, then runs what waited
-                    self._end_txn(abort=True)
+                    group.clear()
+                if self.stack:  # closing rolls back the open transaction, then runs what waited
                     work.appendleft(job)
-                    work.extendleft(reversed(held))
-                    held.clear()
+                    self._end_all()  # puts what waited before the stop order
                     continue
                 break
             if self.open_error is not None:
                 _deliver(job, False, _fresh(self.open_error))
                 continue
-            if self.txn is not None:
-                if job.txn is not self.txn:
-                    held.append(job)
-                    continue
-                outcome = self._outcome(job)
-                if not self._txn_open():  # ended before its owner hears of it, so in_transaction() agrees
-                    self._end_txn(abort=False)
-                    work.extendleft(reversed(held))
-                    held.clear()
-                _deliver(job, *outcome)
+            if job.lane == CONTROL:
+                self._rollback_to(job.level)  # type: ignore[arg-type]
+                continue
+            level = job.level if job.lane == END else placed(job.level)
+            top = self.stack[-1] if self.stack else None
+            if job.lane == END and (level is None or level.state != OPEN):
+                self._end_gone(job)
+                continue
+            if level is not top:
+                if self._waits_for_itself(job, level):
+                    _deliver(job, False, NanaSQLiteTransactionError(
+                        "this task would wait for itself: a nested transaction it opened is still open above "
+                        "the level it is now in (its commit failed or was cancelled); roll that level back"
+                    ))  # fmt: skip
+                else:
+                    held.append(job)  # until the levels above its own end
+                continue
+            if top is not None:  # inside the transaction, one job at a time, on the store itself
+                if job.lane == BEGIN:
+                    self._begin(job)
+                elif job.lane == END:
+                    self._end(job)
+                else:
+                    outcome = self._outcome(job)
+                    self._sync_stack()  # before its owner hears of it, so in_transaction() agrees
+                    _deliver(job, *outcome)
                 continue
             if job.lane == WRITE:
                 group.append(job)
                 if len(group) >= MAX_GROUP:
                     self._commit(group)
-                    group = []
+                    group.clear()
                 continue
             if group:
                 self._commit(group)
-                group = []
+                group.clear()
             if job.lane == BEGIN:
                 self._begin(job)
             elif job.lane == READ:
@@ -717,7 +881,6 @@ class Engine:
                         self.epoch += 1  # the readers open the new file
                         self._unpark_readers()
                     self._fence()
-        self._rest = work
 
     def _outcome(self, job: Job) -> tuple[bool, Any]:
         try:
@@ -728,98 +891,213 @@ class Engine:
     def _run_plain(self, job: Job) -> None:
         _deliver(job, *self._outcome(job))
 
+    # -- transactions (see _async_txn) --------------------------------------------------------------------
+
+    def _waits_for_itself(self, job: Job, level: Level | None) -> bool:
+        """Whether a level above ``level`` belongs to the task of ``job``: holding the job would deadlock."""
+        if job.task is None:
+            return False
+        for above in reversed(self.stack):
+            if above is level:
+                return False
+            if above.owner is job.task:
+                return True
+        return False
+
     def _begin(self, job: Job) -> None:
-        target = self.target(job)
-        self._fence()
+        level: Level = job.args[0]
+        if level.state != PENDING:  # its task gave up waiting (cancelled) before this ran: never open it
+            _deliver(job, False, NanaSQLiteTransactionError("begin_transaction() was abandoned"))
+            return
+        outer = self.stack[-1] if self.stack else None
+        if outer is None:
+            self._fence()  # odd while a transaction is open: no reader fills the cache meanwhile
         try:
-            target.begin_transaction()
+            self.target(job)._check()  # a sub-table closed on its own
+            self._main().begin_transaction()
         except BaseException as exc:
-            self._fence()
+            if outer is None:
+                self._fence()
             _deliver(job, False, exc)
             return
-        self.txn = job.txn
+        level.parent, level.depth, level.state = outer, len(self.stack) + 1, OPEN
+        self.stack.append(level)
         _deliver(job, True, None)
 
-    def _txn_open(self) -> bool:
-        store = self.store
+    def _end(self, job: Job) -> None:
+        """Commit or roll back the job's level, the top of the stack."""
+        level: Level = job.level  # type: ignore[assignment]
+        store = self._main()
         try:
-            if store is None or not store.in_transaction():
-                return False
-            if not store._conn.apsw.in_transaction:  # SQLite ended it itself: close the levels left over
-                return rollback_level(store, every=True)
-            return True
-        except NanaSQLiteError:  # closed
-            return False
+            if job.args[0]:
+                store.commit()
+            else:
+                rollback_level(store, every=False)
+            outcome: tuple[bool, Any] = (True, None)
+        except BaseException as exc:
+            outcome = (False, exc)
+        self._sync_stack()
+        if level.state == OPEN and (job.future is None or job.future.done()):
+            self._rollback_to(level)  # it failed and nobody waits to handle it: do not leave it open
+        _deliver(job, *outcome)
 
-    def _end_txn(self, abort: bool) -> None:
-        if abort and self.store is not None:
+    def _end_gone(self, job: Job) -> None:
+        if job.args[0]:
+            _deliver(job, False, NanaSQLiteTransactionError(
+                "commit(): the transaction has already ended (rolled back): nothing was committed"
+            ))  # fmt: skip
+        else:
+            _deliver(job, True, None)  # rolled back already
+
+    def _main(self) -> NanaSQLite:
+        store = self.store
+        assert store is not None
+        return store
+
+    def _sync_stack(self) -> None:
+        """Pop the levels the connection no longer has: committed, rolled back, or ended by SQLite itself
+        (``RAISE(ROLLBACK)``, some I/O errors), or by closing."""
+        store = self.store
+        depth = 0
+        try:
+            if store is not None and not store.closed:
+                depth = store._conn.depth
+                if depth and not store._conn.apsw.in_transaction:
+                    rollback_level(store, every=True)
+                    depth = store._conn.depth
+        except NanaSQLiteError:
+            depth = 0
+        stack = self.stack
+        if len(stack) <= depth:
+            return
+        while len(stack) > depth:
+            stack.pop().state = ENDED
+        if not stack:
+            self._fence()
+        self._work.extendleft(reversed(self._held))  # what waited for those levels runs now, in order
+        self._held.clear()
+
+    def _rollback_to(self, level: Level) -> None:
+        """Roll back ``level`` and every level above it; a pending level is kept from opening."""
+        if level.state == PENDING:
+            level.state = ENDED
+            return
+        while level.state == OPEN:
+            before = len(self.stack)
             with contextlib.suppress(NanaSQLiteError):
-                rollback_level(self.store, every=True)
-        self.txn = None
-        self._fence()
+                rollback_level(self._main(), every=False)
+            self._sync_stack()
+            if len(self.stack) >= before:  # the connection refuses: end the transaction whole
+                self._end_all()
+
+    def _end_all(self) -> None:
+        """Roll back the whole transaction (closing, or a connection that refuses a savepoint's rollback)."""
+        store = self.store
+        if store is not None:
+            with contextlib.suppress(NanaSQLiteError):
+                rollback_level(store, every=True)
+        for level in self.stack:
+            level.state = ENDED
+        if self.stack:
+            self.stack.clear()
+            self._fence()
+        self._work.extendleft(reversed(self._held))
+        self._held.clear()
+
+    # -- write groups -------------------------------------------------------------------------------------
 
     def _writer_view(self, store: NanaSQLite) -> tuple[NanaSQLite, _Overlay]:
-        entry = self._wviews.get(id(store))
-        if entry is None or entry[0] is not store:
-            overlay = _Overlay(store)
+        entry = self._wviews.get(store)
+        if entry is None:
+            overlay = _Overlay(store._cache)
             view = _derive(store, _cache=overlay, _hot=overlay.hot, _filling=_always)
-            entry = self._wviews[id(store)] = (store, view, overlay)
-        return entry[1], entry[2]
+            entry = (view, overlay)
+            self._wviews.put(store, entry)
+        return entry  # type: ignore[no-any-return]
 
     def _commit(self, group: list[Job]) -> None:
-        """Run ``group`` in one transaction; resolve each write after COMMIT and after the cache shows it."""
+        """Run ``group`` in one transaction; resolve each write after COMMIT and after the cache shows it.
+
+        The store's lock is held from BEGIN until the cache shows the group, so that no other thread (one using
+        ``sync_db``) writes a key in between and has its newer entry overwritten by the group's older one."""
         store = self.store
         assert store is not None
         conn = store._conn
+        with outside():  # another thread may hold the lock; BEGIN IMMEDIATE may wait for another process
+            conn.lock.acquire()
         try:
-            with outside():  # BEGIN IMMEDIATE may wait for another process's write lock
+            outcomes = self._run_group(group, conn)
+        finally:
+            conn.lock.release()
+        if outcomes is not None:
+            _deliver_all(outcomes)
+
+    def _run_group(self, group: list[Job], conn: Connection) -> list[tuple[Job, bool, Any]] | None:
+        try:
+            with outside():
                 conn.begin()
         except Exception as exc:
             _deliver_all([(job, False, _fresh(exc)) for job in group])
-            return
+            return None
         outcomes: list[tuple[Job, bool, Any]] = []
         overlays: list[_Overlay] = []
+        fenced = False
         try:
             for job in group:
-                target = self.target(job)
                 overlay = None
+                mark = 0
                 try:
+                    target = self.target(job)
                     target._check()  # a sub-table closed on its own
                     view, overlay = self._writer_view(target)
                     if overlay not in overlays:
                         overlays.append(overlay)
                     mark = overlay.mark()
                     outcomes.append((job, True, _call(view, job)))
-                except Exception as exc:
+                except BaseException as exc:  # SystemExit from a value's own code fails its write, not the writer
                     if overlay is not None:
                         overlay.truncate(mark)
                     outcomes.append((job, False, exc))
                     if not conn.apsw.in_transaction:
                         raise  # SQLite rolled the whole group back (disk full, I/O error)
+            self._fence()  # odd from COMMIT until the cache shows the group: readers neither fill nor combine
+            fenced = True
             with outside():  # COMMIT may checkpoint the WAL into the file
                 conn.commit()
-        except Exception as exc:
+        except BaseException as exc:
+            if fenced:
+                self._fence()
             for overlay in overlays:
                 overlay.reset()
-            try:
+            with contextlib.suppress(Exception):
                 conn.rollback()
-            except Exception:
-                pass
             if len(group) == 1:
                 job = group[0]
                 _deliver(job, False, outcomes[0][2] if outcomes and not outcomes[0][1] else exc)
+                outcomes.clear()  # see _deliver
             else:
+                outcomes.clear()
                 for job in group:  # each write again, alone, so that each awaiter gets its own outcome
                     self._commit([job])
-            return
-        with self.fill_lock:
-            self.gen += 2
-            for overlay in overlays:
-                overlay.apply()
-        _deliver_all(outcomes)
+            return None
+        with self.fill_lock:  # under the store's lock too, as every change of churn
+            self.churn += 1
+            try:
+                for overlay in overlays:
+                    overlay.apply()
+            finally:
+                self.churn += 1
+                self.gen += 1
+        return outcomes
 
     def _finish(self) -> None:
-        rest = self._rest
+        rest = [*self._group, *self._work, *self._held]
+        self._group.clear()
+        self._work.clear()
+        self._held.clear()
+        for level in self.stack:
+            level.state = ENDED
+        self.stack.clear()
         for thread in self.readers:
             thread.join()
         if self.store is not None:
@@ -827,7 +1105,9 @@ class Engine:
                 self.store.close()
             except Exception:
                 pass
-        closed = NanaSQLiteClosedError("the async store is closed")
+        closed: NanaSQLiteError = NanaSQLiteClosedError("the async store is closed")
+        if self.failure is not None:
+            closed = NanaSQLiteError(f"the async store's writer thread failed: {self.failure!r}")
         try:
             while True:
                 rest.append(self._inbox.take_nowait())

@@ -9,29 +9,29 @@ hand-written twin (one added later) gets a generated one with its signature, run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
+import sys
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextvars import ContextVar
 from functools import partial
 from types import TracebackType
 from typing import Any
 
 import apsw
 
-from ._async_threads import BEGIN, READ, SOLO, WRITE, Engine, Job, Txn, commit_level, rollback_level
+from ._async_threads import BEGIN, END, READ, SOLO, WRITE, Engine, Job
+from ._async_txn import CURRENT, ENDED, Level, placed
 from ._native import front
 from ._turn import TURN
 from .cache import ABSENT, MISS, CacheType, Raw
 from .core import _NO_DEFAULT, NanaSQLite
-from .exceptions import NanaSQLiteClosedError, NanaSQLiteValidationError
+from .exceptions import NanaSQLiteClosedError, NanaSQLiteTransactionError, NanaSQLiteValidationError
 from .sql import Params
 
 __all__ = ["AsyncNanaSQLite", "Rows"]
 
-# The async transaction the current task is in; tasks created inside it inherit it with their context.
-_TXN: ContextVar[Txn | None] = ContextVar("nanasqlite_transaction", default=None)
 _NOT_FOUND: Any = object()
 #: Items per call when a big batch is written in slices (see write_in_slices): about 5 ms of GIL-bound work in
 #: the native kernel; the pure one spends 4x longer per item with the GIL, so its slices are 4x shorter.
@@ -79,8 +79,14 @@ class AsyncNanaSQLite:
     the task that began it and the tasks it creates inside it. Its operations, reads included, run on the writer
     thread inside the transaction, so they see its uncommitted writes. Other tasks keep reading committed data
     (from the cache and the readers) but their writes queue behind the transaction until it ends; a task that
-    begins a second transaction waits likewise. Leaving the block by an exception or a cancellation rolls back;
-    ``close()`` rolls back a transaction still open.
+    begins a second transaction waits likewise. A nested block is a savepoint owned by the task that opened it:
+    while it is open, the other tasks of the transaction wait for it, so sibling tasks never commit or undo each
+    other's work. Leaving a block by an exception or a cancellation rolls back that block only; a commit that
+    was queued when its awaiter was cancelled still runs, as any queued write does. A transaction whose owner
+    task ends while it is open is rolled back, so nothing waits for it forever; ``close()`` rolls back one still
+    open. ``begin_transaction()`` must be awaited in the task that will use the transaction: run in a task of its
+    own (``asyncio.wait_for`` before Python 3.12, ``create_task``, ``gather``, ``shield``), it raises
+    ``NanaSQLiteTransactionError`` at once, since that task ends with it. Details: ``_async_txn``.
 
     Sub-tables (``await db.table(name)``) share the threads and the connection; closing the store closes them.
     """
@@ -152,16 +158,23 @@ class AsyncNanaSQLite:
 
     def _run(self, lane: int, call: str | Callable[..., Any], /, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Queue ``call`` (a method name of the sync store, or a function taking it) on its lane's thread."""
+        return self._submit(lane, self._level(), call, args, kwargs)
+
+    def _submit(
+        self, lane: int, level: Level | None, call: str | Callable[..., Any], args: tuple[Any, ...], kwargs: Any
+    ) -> asyncio.Future[Any]:
         engine = self._engine
         if self._closed or engine.closed:
             raise NanaSQLiteClosedError(f"the async store {self._db_path!r} (table {self._table!r}) is closed")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        txn = _TXN.get()
-        if txn is not None and txn.engine is not engine:
-            txn = None
-        engine.submit(Job(lane, self._own, call, args, kwargs, loop, future, txn))
+        engine.submit(Job(lane, self._own, call, args, kwargs, loop, future, level, asyncio.current_task()))
         return future
+
+    def _level(self) -> Level | None:
+        """The transaction level of the current context on this store's file, if any."""
+        level = CURRENT.get()
+        return level if level is not None and level.engine is self._engine else None
 
     def _ready(self) -> NanaSQLite | None:
         """The sync store when its cache may answer on the loop thread (``None`` before it is open)."""
@@ -195,7 +208,13 @@ class AsyncNanaSQLite:
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> AsyncNanaSQLite:
-        await self._run(SOLO, "flush")  # raises the error of opening the file, if any
+        try:
+            await self._run(SOLO, "flush")  # raises the error of opening the file, if any
+        except BaseException:
+            # ``async with`` does not call __aexit__ when __aenter__ raises: stop the threads here.
+            with contextlib.suppress(Exception):
+                await self.close()
+            raise
         return self
 
     async def __aexit__(
@@ -523,32 +542,55 @@ class AsyncNanaSQLite:
 
     async def begin_transaction(self) -> None:
         """Begin a transaction owned by this task (a savepoint when it already has one); see the class doc."""
-        txn = _TXN.get()
-        if txn is not None and txn.engine is self._engine and self._engine.txn is txn:
-            await self._run(BEGIN, "begin_transaction")
-            return
-        token = _TXN.set(Txn(self._engine))
+        task = asyncio.current_task()
+        if task is not None and getattr(task.get_coro(), "cr_frame", None) is sys._getframe(0):
+            raise NanaSQLiteTransactionError(
+                "begin_transaction() ran in a task of its own (asyncio.wait_for before Python 3.12, create_task, "
+                "gather or shield), which ends as soon as it returns, so no task would own the transaction: "
+                "await it directly (asyncio.timeout() bounds it), or use `async with db.transaction():`"
+            )
+        await self._begin()
+
+    async def _begin(self) -> Level:
+        level = Level(self._engine)
+        future = self._submit(BEGIN, self._level(), "begin_transaction", (level,), {})
         try:
-            await self._run(BEGIN, "begin_transaction")
+            await future
         except BaseException:
-            # Cancelled or failed: if the writer began it anyway, end it, since nobody owns it any more.
-            if not self.closed:
-                self._engine.submit(Job(SOLO, self._own, rollback_level, (True,), {}, None, None, _TXN.get()))
-            _TXN.reset(token)
+            # Cancelled (or failed): the writer may have begun it, or may still; nobody owns it now, so end it.
+            self._engine.abandon(level)
             raise
+        level.watch(asyncio.current_task())
+        CURRENT.set(level)
+        return level
+
+    async def _end(self, level: Level, commit: bool) -> None:
+        """Commit or roll back exactly ``level``; the context is back in its parent once it has ended."""
+        await self._submit(END, level, "", (commit,), {})
+        if level.state == ENDED:
+            level.unwatch()
+            if CURRENT.get() is level:
+                CURRENT.set(level.parent)
 
     async def commit(self) -> None:
-        if not await self._run(SOLO, commit_level):
-            _TXN.set(None)
+        """Commit the innermost transaction level of this task (a savepoint's changes join the level below)."""
+        await self._end(self._open_level("commit"), commit=True)
 
     async def rollback(self) -> None:
-        if not await self._run(SOLO, rollback_level, False):
-            _TXN.set(None)
+        """Roll back the innermost transaction level of this task."""
+        await self._end(self._open_level("rollback"), commit=False)
+
+    def _open_level(self, what: str) -> Level:
+        level = placed(self._level())
+        if level is None:
+            self._ready()  # the closed error first, when closed
+            raise NanaSQLiteTransactionError(f"{what}() without an open transaction")
+        return level
 
     async def in_transaction(self) -> bool:
         """Whether a transaction is open on this store's file (whichever task owns it)."""
         self._ready()  # raises when closed
-        return self._engine.txn is not None
+        return bool(self._engine.stack)
 
     def transaction(self) -> _Transaction:
         """``async with db.transaction():`` commits on success, rolls back on an exception or a cancellation."""
@@ -688,13 +730,16 @@ def cached_get(engine: Engine, store: NanaSQLite, key: Any, default: Any) -> Any
 
 
 def cached_batch_get(engine: Engine, store: NanaSQLite, keys: list[Any]) -> dict[str, Any] | None:
-    """The cached answer of ``store.batch_get(keys)``, or ``None`` when the file must be asked."""
+    """The cached answer of ``store.batch_get(keys)``, or ``None`` when the file must be asked.
+
+    Only when the answer is one state of the store: see the snapshot rule of ``_async_threads``."""
     hits: dict[str, Any]
     misses: list[Any]
+    start, churn = engine.gen, engine.churn
     hits, misses = front.probe(store._hot, keys)
     if not misses:
-        return hits
-    if len(misses) > LOOP_PEEK_LIMIT:  # decoding many cached texts belongs on a reader thread
+        return None if churn & 1 else hits
+    if churn & 1 or len(misses) > LOOP_PEEK_LIMIT:  # decoding many cached texts belongs on a reader thread
         return None
     in_order = not hits  # every hit below is added in the order asked
     for key in misses:
@@ -703,6 +748,8 @@ def cached_batch_get(engine: Engine, store: NanaSQLite, keys: list[Any]) -> dict
             return None
         if value is not _NOT_FOUND:
             hits[key] = value
+    if engine.gen != start or engine.churn != churn:
+        return None
     return hits if in_order and len(hits) == len(keys) else {key: hits[key] for key in keys if key in hits}
 
 
@@ -741,28 +788,35 @@ def write_in_slices(store: NanaSQLite, method: str, batch: Any) -> None:
 class _Transaction:
     def __init__(self, db: AsyncNanaSQLite) -> None:
         self._db = db
+        self._level: Level | None = None
 
     async def __aenter__(self) -> AsyncNanaSQLite:
-        await self._db.begin_transaction()
+        self._level = await self._db._begin()
         return self._db
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is not None:
-            # Not when closing (or SQLite itself) has ended the transaction already: the original error is
-            # what the caller must see.
-            if not self._db.closed and self._db._engine.txn is _TXN.get():
-                await self._db.rollback()
-            return
+        level, db = self._level, self._db
+        assert level is not None
         try:
-            await self._db.commit()
-        except BaseException:
-            # A COMMIT that failed leaves the transaction open, and it would hold every other writer: end it.
-            if not self._db.closed:
-                await self._db._run(SOLO, rollback_level, True)
-                _TXN.set(None)
-            raise
+            if exc_type is not None:
+                # The block's own error is what the caller must see, not one of the rollback (closed, say).
+                with contextlib.suppress(Exception):
+                    await db._end(level, commit=False)
+                return
+            try:
+                await db._end(level, commit=True)
+            except asyncio.CancelledError:
+                raise  # the commit is queued and runs: cancelling stops the wait, not the work
+            except BaseException:
+                # A COMMIT that failed leaves the level open, and it would hold every other writer: end it.
+                with contextlib.suppress(Exception):
+                    await db._end(level, commit=False)
+                raise
+        finally:
+            if CURRENT.get() is level:
+                CURRENT.set(level.parent)  # this block is over, whatever became of its level
 
 
 # -- twins of the other public sync methods -------------------------------------------------------------------
