@@ -109,6 +109,8 @@ class Connection:
         self.closed = False
         self.depth = 0  # open transactions: 1 = BEGIN, more = savepoints inside it
         self.owner = 0  # thread ident of the transaction's owner while depth > 0
+        # The stores on this connection: added by register() under the lock, removed by the garbage collector
+        # whenever a store dies. Read it only through live_stores().
         self.stores: weakref.WeakValueDictionary[int, NanaSQLite] = weakref.WeakValueDictionary()
         self._optimize = optimize
         self._cache_size_mb = cache_size_mb
@@ -152,12 +154,32 @@ class Connection:
         self._configure()
         self.invalidate_caches()
 
+    def register(self, store: NanaSQLite) -> None:
+        """Add a store, ready to be used (its cache set), to the stores of this connection."""
+        with self.lock:
+            self.stores[id(store)] = store
+
+    def live_stores(self) -> list[NanaSQLite]:
+        """The stores on this connection, as a list no other thread can change.
+
+        Never iterate ``stores`` itself: its ``values()`` is a Python generator, so another thread can add a
+        store (or commit the removal of a dead one) between two of its steps, and it raises RuntimeError.
+        ``valuerefs()`` copies the weak references in one C call, under the GIL; they are dereferenced
+        afterwards, leaving out the stores that died since.
+        """
+        stores: list[NanaSQLite] = []
+        for ref in self.stores.valuerefs():
+            store = ref()
+            if store is not None:
+                stores.append(store)
+        return stores
+
     def close(self) -> None:
         with self.lock:
             if self.closed:
                 return
             self.closed = True
-            for store in list(self.stores.values()):
+            for store in self.live_stores():
                 store._mark_closed()
             mine = self.depth if self.owner == threading.get_ident() else 0
             try:
@@ -171,8 +193,20 @@ class Connection:
                 self.lock.release()
 
     def invalidate_caches(self) -> None:
-        for store in list(self.stores.values()):
-            store._cache.clear()
+        """Drop the cache of every store on this connection; one that raises does not keep the others'.
+
+        Callers writing behind the stores' backs (the SQL helpers) call this under the lock *before* the write,
+        so that an error here stops the write instead of leaving a committed one behind a stale cache.
+        """
+        error: BaseException | None = None
+        for store in self.live_stores():
+            try:
+                store._cache.clear()
+            except BaseException as exc:  # raised below, once every other cache is dropped
+                if error is None:
+                    error = exc
+        if error is not None:
+            raise error
 
     # Transactions. An open transaction holds the connection's lock, so other threads wait for it to end
     # instead of writing into it; nested ones are savepoints. BEGIN IMMEDIATE takes SQLite's write lock up
