@@ -221,8 +221,9 @@ class Connection:
         """The open connection, outside any transaction the store does not know about.
 
         At depth 0 SQLite must not be inside a transaction. One can be left open only by a call interrupted
-        right after its BEGIN (a signal handler raising between two bytecodes); since every call passes here
-        first, it holds nothing but that interrupted call's own writes, so it is rolled back.
+        right after its BEGIN (a signal handler raising between two bytecodes); since every call that uses the
+        connection passes here first, it holds nothing but that interrupted call's own writes, so it is rolled
+        back.
         """
         if self.closed:
             raise NanaSQLiteClosedError("the database connection is closed")
@@ -240,7 +241,7 @@ class Connection:
         try:
             con = self.check()
             if before == 0:
-                self.owner = threading.get_ident()
+                self.owner = threading.get_ident()  # set before depth leaves 0: _end_check relies on it
             self.depth = before + 1  # counted before the SQL runs, undone below if it does not
             con.execute("BEGIN IMMEDIATE" if before == 0 else f"SAVEPOINT nana_{before}")
         except BaseException as exc:
@@ -260,12 +261,23 @@ class Connection:
             raise
 
     def _end_check(self, what: str) -> apsw.Connection:
-        con = self.check()
+        """The connection, for the thread that owns the open transaction; NanaSQLiteTransactionError for any
+        other caller, at once.
+
+        Ownership is decided from the store's own bookkeeping before the APSW connection is touched: a caller
+        that owns no transaction does not hold the lock, and another thread may be running a statement on the
+        connection (APSW would raise ThreadingViolationError, and check() could roll back under it). Read
+        without the lock, ``depth`` then ``owner`` cannot show this thread as the owner unless it is: begin()
+        sets ``owner`` before ``depth`` leaves 0, and only the owner, holding the lock, changes them while it
+        is above 0.
+        """
+        if self.closed:
+            raise NanaSQLiteClosedError("the database connection is closed")
         if self.depth == 0:
             raise NanaSQLiteTransactionError(f"{what}() without an open transaction")
         if self.owner != threading.get_ident():
             raise NanaSQLiteTransactionError(f"{what}(): the open transaction belongs to another thread")
-        return con
+        return self.check()  # the owner holds the lock: nobody else is using the connection
 
     def _lost(self) -> bool:
         """Forget a transaction SQLite has already ended by itself (RAISE(ROLLBACK), some I/O errors)."""
