@@ -7,6 +7,7 @@ import multiprocessing
 import random
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,6 +163,101 @@ def test_sub_tables_used_from_different_threads(db: NanaSQLite, db_path: str, fa
         with NanaSQLite(db_path, table=f"t{n}") as fresh:
             assert len(fresh) == 150 + 50 + 1
             assert fresh.to_dict() == tables[n].to_dict()
+
+
+class _SlowWalk(dict):  # type: ignore[type-arg]
+    """The storage of a connection's store registry whose next walk stops after its first entry until another
+    thread has added a store (or ``PAUSE`` seconds passed): the thread switch that makes the race, made certain."""
+
+    PAUSE = 0.5
+
+    def __init__(self, entries: dict[Any, Any]) -> None:
+        super().__init__(entries)
+        self.walking = threading.Event()  # a walk has stopped after its first entry
+        self.added = threading.Event()  # an entry was added since
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.added.set()
+
+    def values(self) -> Iterator[Any]:  # type: ignore[override]
+        first = not self.walking.is_set()
+        for value in dict.values(self):  # dict's own check: RuntimeError if the size changes meanwhile
+            yield value
+            if first:
+                first = False
+                self.walking.set()
+                self.added.wait(self.PAUSE)
+
+
+def test_a_sub_table_opened_while_an_sql_write_drops_the_caches(db: NanaSQLite, db_path: str) -> None:
+    db["x"] = "old"
+    assert db["x"] == "old"  # cached
+    registry = db._conn.stores
+    walk = _SlowWalk(registry.data)
+    registry.data = walk
+    opened: list[NanaSQLite] = []
+
+    def open_table() -> None:
+        assert walk.walking.wait(10)
+        opened.append(db.table("other"))
+
+    thread = threading.Thread(target=open_table)
+    thread.start()
+    try:
+        # The walk over the registry that drops the caches pauses; the other thread opens a sub-table then.
+        assert db.sql_update("data", {"value": '"new"'}, "key = ?", ("x",)) == 1
+    finally:
+        thread.join(10)
+    assert not thread.is_alive() and len(opened) == 1
+    assert walk.walking.is_set()  # the race was really staged
+    with NanaSQLite(db_path) as fresh:
+        assert fresh["x"] == "new"
+    assert db["x"] == "new"  # no stale cache
+    opened[0]["y"] = 1
+    db.sql_update("other", {"value": "2"}, "key = ?", ("y",))
+    assert opened[0]["y"] == 2  # the new sub-table is registered: its cache is dropped too
+
+
+def test_sql_writes_while_sub_tables_come_and_go_keep_every_cache_true(
+    db: NanaSQLite, db_path: str, fast_switching: None
+) -> None:
+    """The same race on the real registry: a thread opens sub-tables and drops them (the garbage collector
+    removes their entries) in a tight loop while another writes the key-value table through the SQL helpers.
+    A long registry makes each walk over it long; the writer stops after ``SECONDS`` or ``ROUNDS``."""
+    seconds, rounds = 2.0, 20_000
+    many = [db.table(f"t{i % 10}") for i in range(1000)]
+    done = threading.Event()
+    db["x"] = 0
+    finished: list[int] = []
+
+    def work(n: int) -> None:
+        if n == 0:
+            kept: list[NanaSQLite] = []
+            while not done.is_set():
+                kept.append(db.table(f"t{len(kept) % 10}"))
+                if len(kept) > 50:
+                    kept.clear()
+            return
+        try:
+            stop = time.monotonic() + seconds
+            for i in range(1, rounds + 1):
+                assert db["x"] == i - 1  # cached
+                db.sql_update("data", {"value": str(i)}, "key = ?", ("x",))
+                assert db["x"] == i
+                if i % 2:
+                    db.execute("UPDATE data SET value = ? WHERE key = 'x'", (str(i),))
+                    assert db["x"] == i
+                if time.monotonic() > stop:
+                    break
+            finished.append(i)
+        finally:
+            done.set()
+
+    assert run_threads(2, work) == []
+    with NanaSQLite(db_path) as fresh:
+        assert fresh["x"] == finished[0] == db["x"]
+    assert len(many) == 1000
 
 
 # -- a second process ----------------------------------------------------------------------------------------

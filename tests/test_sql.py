@@ -350,6 +350,51 @@ def test_sql_helpers_writing_the_key_value_table_refresh_its_caches(db: NanaSQLi
     assert db["d"] == 4
 
 
+class Interrupted(Exception):
+    """Stands for a KeyboardInterrupt raised by a signal handler while the caches are being dropped."""
+
+
+SQL_WRITES_TO_THE_KEY_VALUE_TABLE: dict[str, Any] = {
+    "sql_update": lambda db: db.sql_update("data", {"value": '"new"'}, "key = ?", ("k",)),
+    "sql_delete": lambda db: db.sql_delete("data", "key = ?", ("k",)),
+    "sql_insert": lambda db: db.sql_insert("data", {"key": "n", "value": "1"}),
+    "upsert": lambda db: db.upsert("data", {"key": "k", "value": '"new"'}),
+    "import_from_dict_list": lambda db: db.import_from_dict_list("data", [{"key": "n", "value": "1"}]),
+    "execute": lambda db: db.execute("UPDATE data SET value = ? WHERE key = ?", ('"new"', "k")),
+    "execute_many": lambda db: db.execute_many("UPDATE data SET value = ? WHERE key = ?", [('"new"', "k")]),
+}
+
+
+@pytest.mark.parametrize("write", SQL_WRITES_TO_THE_KEY_VALUE_TABLE.values(), ids=SQL_WRITES_TO_THE_KEY_VALUE_TABLE)
+def test_caches_that_cannot_be_dropped_never_outlive_an_sql_write(
+    db_path: str, write: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store registered first fails to drop its cache; the other's must not be left stale by the write.
+    first = NanaSQLite(db_path, table="first")
+    db = first.table("data")
+    try:
+        db["k"] = "old"
+        assert (db["k"], "n" in db) == ("old", False)  # cached, the absent key too
+
+        def interrupted() -> None:
+            raise Interrupted
+
+        monkeypatch.setattr(first._cache, "clear", interrupted)
+        with pytest.raises(Interrupted):
+            write(db)
+        with NanaSQLite(db_path) as fresh:
+            on_file = {key: fresh.get(key, "absent") for key in ("k", "n")}
+        assert {key: db.get(key, "absent") for key in ("k", "n")} == on_file
+        monkeypatch.undo()
+        write(db)
+        with NanaSQLite(db_path) as fresh:
+            on_file = {key: fresh.get(key, "absent") for key in ("k", "n")}
+        assert on_file != {"k": "old", "n": "absent"}
+        assert {key: db.get(key, "absent") for key in ("k", "n")} == on_file
+    finally:
+        first.close()
+
+
 def test_import_and_export(users: NanaSQLite) -> None:
     rows = [{"name": "dave", "age": 1}, {"age": 2, "name": "erin"}, {"name": "frank"}]
     assert users.import_from_dict_list("users", rows) == 3

@@ -259,6 +259,50 @@ def test_another_thread_cannot_end_the_transaction(db: NanaSQLite, db_path: str,
     assert file_rows(db_path) == {"k": "1"}
 
 
+@pytest.mark.parametrize("method", ["commit", "rollback"])
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["no transaction", "their transaction"])
+def test_ending_a_transaction_while_another_thread_runs_a_statement(
+    db: NanaSQLite, db_path: str, method: str, in_transaction: bool
+) -> None:
+    """The caller owns no transaction: it is told so at once, without touching the connection another thread
+    is using (APSW would raise ThreadingViolationError) and without waiting for that thread."""
+    inside, release = threading.Event(), threading.Event()
+
+    def hold() -> int:  # an SQL function: the other thread stays inside its statement until released
+        inside.set()
+        release.wait(10)
+        return 1
+
+    db._conn.apsw.create_scalar_function("hold", hold, 0)
+
+    def other_thread() -> Any:
+        if not in_transaction:
+            return db.fetch_one("SELECT hold()")
+        db.begin_transaction()
+        db["theirs"] = 1
+        row = db.fetch_one("SELECT hold()")
+        db.commit()
+        return row
+
+    thread, done, outcome = run_in_thread(other_thread)
+    try:
+        assert inside.wait(10)
+        for _ in range(2):
+            with pytest.raises(NanaSQLiteTransactionError) as info:
+                getattr(db, method)()
+            owner = "the open transaction belongs to another thread"
+            assert str(info.value) == (
+                f"{method}(): {owner}" if in_transaction else f"{method}() without an open transaction"
+            )
+        assert not done.is_set()  # answered while the other thread was still inside its statement
+    finally:
+        release.set()
+        thread.join(10)
+    assert outcome == [(1,)]
+    assert not db.in_transaction()
+    assert file_rows(db_path) == ({"theirs": "1"} if in_transaction else {})
+
+
 def test_threads_may_each_run_their_own_transactions(db: NanaSQLite, db_path: str) -> None:
     barrier = threading.Barrier(4)
 

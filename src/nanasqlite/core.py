@@ -136,11 +136,11 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._bulk_load = bool(bulk_load)
         with self._lock:
             self._kv = KVTable(conn, table)
-        self._table = table
-        self._cache = policy
-        self._hot = policy.hot
-        self._closed = False
-        conn.stores[id(self)] = self
+            self._table = table
+            self._cache = policy
+            self._hot = policy.hot
+            self._closed = False
+            conn.register(self)  # under the lock, with its table: an SQL write sees it with both or neither
         if bulk_load:
             self.load_all()
 

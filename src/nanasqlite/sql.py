@@ -7,7 +7,9 @@ every identifier is validated and quoted, every value is a bound parameter, and 
 
 Writes made here to a key-value table of the same connection drop the caches of its stores, so the mapping
 never answers from stale data: the helpers know the table they write, and ``execute`` drops them whenever it
-runs a statement that is not read-only.
+runs a statement that is not read-only. The caches are dropped under the lock *before* the statement runs (no
+other thread can fill them again until it is over): if dropping them fails, nothing is written, whereas a
+write committed first could be left behind stale caches.
 """
 
 from __future__ import annotations
@@ -85,11 +87,17 @@ class SQLMixin:
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
-    def _sql(self, fn: Callable[[apsw.Connection], _T], doing: str) -> _T:
-        """Run ``fn`` on the connection under the store's lock; APSW errors become NanaSQLiteDatabaseError."""
+    def _sql(self, fn: Callable[[apsw.Connection], _T], doing: str, writes: str | None = None) -> _T:
+        """Run ``fn`` on the connection under the store's lock; APSW errors become NanaSQLiteDatabaseError.
+
+        ``writes``: the quoted name of the table ``fn`` may write; the caches are dropped first if it is the
+        key-value table of a store on this connection.
+        """
         with self._lock:
             self._check()
             con = self._conn.check()
+            if writes is not None:
+                self._before_write(writes)
             try:
                 return fn(con)
             except apsw.Error as exc:
@@ -110,13 +118,12 @@ class SQLMixin:
             return quote_identifier(self._kv.name)
         return validate_identifier(table_name, "table name")
 
-    def _touched(self, table_sql: str) -> None:
-        """After a write to ``table_sql``: drop the caches if it is the key-value table of an open store."""
+    def _before_write(self, table_sql: str) -> None:
+        """Before a write to ``table_sql`` (under the lock): drop the caches if it is the key-value table of an
+        open store."""
         name = fold(table_sql[1:-1].replace('""', '"'))
-        for store in list(self._conn.stores.values()):
-            if fold(store._kv.name) == name:
-                self._conn.invalidate_caches()
-                return
+        if any(fold(store._kv.name) == name for store in self._conn.live_stores()):
+            self._conn.invalidate_caches()
 
     def _cursor(self, con: apsw.Connection, sql: object, parameters: object) -> apsw.Cursor:
         if not isinstance(sql, str):
@@ -158,16 +165,23 @@ class SQLMixin:
         self._many(sql, rows, None)
 
     def _many(self, sql: str, rows: list[Bindings], table_sql: str | None) -> None:
-        def run(con: apsw.Connection) -> None:
-            before = con.total_changes()
-            with self._conn.atomic():
-                con.executemany(sql, rows).fetchall()
-            if table_sql is not None:
-                self._touched(table_sql)
-            elif con.total_changes() != before:
-                self._conn.invalidate_caches()
+        conn = self._conn
+        dropped = table_sql is not None  # else the trace drops the caches before the first statement that may write
 
-        self._sql(run, "execute_many")
+        def trace(cursor: apsw.Cursor, statement: str, values: Any) -> bool:
+            nonlocal dropped
+            if not dropped and not cursor.is_readonly:
+                conn.invalidate_caches()
+                dropped = True
+            return True
+
+        def run(con: apsw.Connection) -> None:
+            cursor = con.cursor()
+            cursor.exec_trace = trace
+            with conn.atomic():
+                cursor.executemany(sql, rows).fetchall()
+
+        self._sql(run, "execute_many", writes=table_sql)
 
     def fetch_one(self, sql: str, parameters: Params = None) -> tuple[Any, ...] | None:
         """The first row of a query, or ``None``."""
@@ -238,8 +252,7 @@ class SQLMixin:
         self._check()
         table = validate_identifier(table_name, "table name")
         sql = f"DROP TABLE {'IF EXISTS ' if if_exists else ''}{table}"
-        self._sql(lambda con: con.execute(sql).fetchall(), "drop_table")
-        self._touched(table)
+        self._sql(lambda con: con.execute(sql).fetchall(), "drop_table", writes=table)
 
     def drop_index(self, index_name: str, if_exists: bool = True) -> None:
         self._check()
@@ -309,9 +322,7 @@ class SQLMixin:
             con.execute(sql, values).fetchall()
             return int(con.last_insert_rowid())
 
-        rowid = self._sql(run, "sql_insert")
-        self._touched(table)
-        return rowid
+        return self._sql(run, "sql_insert", writes=table)
 
     def sql_update(self, table_name: str, data: Mapping[str, Any], where: str, parameters: Params = None) -> int:
         """Set the columns of ``data`` in the rows matching ``where``; return how many rows changed."""
@@ -349,9 +360,7 @@ class SQLMixin:
             con.execute(sql, bindings).fetchall()
             return int(con.changes())
 
-        changed = self._sql(run, doing)
-        self._touched(table)
-        return changed
+        return self._sql(run, doing, writes=table)
 
     def upsert(
         self, table_name: str | Any = None, data: Any = None, conflict_columns: Sequence[str] | None = None
@@ -406,9 +415,7 @@ class SQLMixin:
             con.execute(sql, values).fetchall()
             return int(con.last_insert_rowid()) if con.total_changes() != before else 0
 
-        rowid = self._sql(run, "upsert")
-        self._touched(table)
-        return rowid
+        return self._sql(run, "upsert", writes=table)
 
     def import_from_dict_list(self, table_name: str, data_list: Iterable[Mapping[str, Any]]) -> int:
         """Insert many rows atomically; return how many. Every key of any row is a column; a row without
@@ -675,6 +682,7 @@ class SQLMixin:
             try:
                 self._check()  # closed while the snapshot was taken?
                 conn.check()
+                conn.invalidate_caches()  # before the file changes (and again by reopen()): see the module's notes
                 # Everything committed goes into the file itself, so the old file stays whole without its
                 # sidecars until the rename; the sidecars must go before it, or SQLite would replay the old
                 # WAL onto the new file.
@@ -692,7 +700,7 @@ class SQLMixin:
                     raise NanaSQLiteDatabaseError(f"restore failed: {exc}", original_error=exc) from exc
                 raise
             conn.reopen()
-            for store in list(conn.stores.values()):
+            for store in conn.live_stores():
                 KVTable(conn, store._kv.name)  # the restored file may lack a store's table
 
     def _refuse_in_transaction(self, what: str) -> None:

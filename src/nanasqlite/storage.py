@@ -112,6 +112,8 @@ class Connection:
         self.closed = False
         self.depth = 0  # open transactions: 1 = BEGIN, more = savepoints inside it
         self.owner = 0  # thread ident of the transaction's owner while depth > 0
+        # The stores on this connection: added by register() under the lock, removed by the garbage collector
+        # whenever a store dies. Read it only through live_stores().
         self.stores: weakref.WeakValueDictionary[int, NanaSQLite] = weakref.WeakValueDictionary()
         self._optimize = optimize
         self._cache_size_mb = cache_size_mb
@@ -155,12 +157,32 @@ class Connection:
         self._configure()
         self.invalidate_caches()
 
+    def register(self, store: NanaSQLite) -> None:
+        """Add a store, ready to be used (its cache set), to the stores of this connection."""
+        with self.lock:
+            self.stores[id(store)] = store
+
+    def live_stores(self) -> list[NanaSQLite]:
+        """The stores on this connection, as a list no other thread can change.
+
+        Never iterate ``stores`` itself: its ``values()`` is a Python generator, so another thread can add a
+        store (or commit the removal of a dead one) between two of its steps, and it raises RuntimeError.
+        ``valuerefs()`` copies the weak references in one C call, under the GIL; they are dereferenced
+        afterwards, leaving out the stores that died since.
+        """
+        stores: list[NanaSQLite] = []
+        for ref in self.stores.valuerefs():
+            store = ref()
+            if store is not None:
+                stores.append(store)
+        return stores
+
     def close(self) -> None:
         with self.lock:
             if self.closed:
                 return
             self.closed = True
-            for store in list(self.stores.values()):
+            for store in self.live_stores():
                 store._mark_closed()
             mine = self.depth if self.owner == threading.get_ident() else 0
             try:
@@ -174,8 +196,20 @@ class Connection:
                 self.lock.release()
 
     def invalidate_caches(self) -> None:
-        for store in list(self.stores.values()):
-            store._cache.clear()
+        """Drop the cache of every store on this connection; one that raises does not keep the others'.
+
+        Callers writing behind the stores' backs (the SQL helpers) call this under the lock *before* the write,
+        so that an error here stops the write instead of leaving a committed one behind a stale cache.
+        """
+        error: BaseException | None = None
+        for store in self.live_stores():
+            try:
+                store._cache.clear()
+            except BaseException as exc:  # raised below, once every other cache is dropped
+                if error is None:
+                    error = exc
+        if error is not None:
+            raise error
 
     # Transactions. An open transaction holds the connection's lock, so other threads wait for it to end
     # instead of writing into it; nested ones are savepoints. BEGIN IMMEDIATE takes SQLite's write lock up
@@ -190,8 +224,9 @@ class Connection:
         """The open connection, outside any transaction the store does not know about.
 
         At depth 0 SQLite must not be inside a transaction. One can be left open only by a call interrupted
-        right after its BEGIN (a signal handler raising between two bytecodes); since every call passes here
-        first, it holds nothing but that interrupted call's own writes, so it is rolled back.
+        right after its BEGIN (a signal handler raising between two bytecodes); since every call that uses the
+        connection passes here first, it holds nothing but that interrupted call's own writes, so it is rolled
+        back.
         """
         if self.closed:
             raise NanaSQLiteClosedError("the database connection is closed")
@@ -209,7 +244,7 @@ class Connection:
         try:
             con = self.check()
             if before == 0:
-                self.owner = threading.get_ident()
+                self.owner = threading.get_ident()  # set before depth leaves 0: _end_check relies on it
             self.depth = before + 1  # counted before the SQL runs, undone below if it does not
             con.execute("BEGIN IMMEDIATE" if before == 0 else f"SAVEPOINT nana_{before}")
         except BaseException as exc:
@@ -229,12 +264,23 @@ class Connection:
             raise
 
     def _end_check(self, what: str) -> apsw.Connection:
-        con = self.check()
+        """The connection, for the thread that owns the open transaction; NanaSQLiteTransactionError for any
+        other caller, at once.
+
+        Ownership is decided from the store's own bookkeeping before the APSW connection is touched: a caller
+        that owns no transaction does not hold the lock, and another thread may be running a statement on the
+        connection (APSW would raise ThreadingViolationError, and check() could roll back under it). Read
+        without the lock, ``depth`` then ``owner`` cannot show this thread as the owner unless it is: begin()
+        sets ``owner`` before ``depth`` leaves 0, and only the owner, holding the lock, changes them while it
+        is above 0.
+        """
+        if self.closed:
+            raise NanaSQLiteClosedError("the database connection is closed")
         if self.depth == 0:
             raise NanaSQLiteTransactionError(f"{what}() without an open transaction")
         if self.owner != threading.get_ident():
             raise NanaSQLiteTransactionError(f"{what}(): the open transaction belongs to another thread")
-        return con
+        return self.check()  # the owner holds the lock: nobody else is using the connection
 
     def _lost(self) -> bool:
         """Forget a transaction SQLite has already ended by itself (RAISE(ROLLBACK), some I/O errors)."""
