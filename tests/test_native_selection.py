@@ -189,3 +189,19 @@ def test_a_broken_extension_is_reported_with_its_import_error(tmp_path: Path) ->
     assert "nanasqlite._speedups._front is broken (ImportError: " in warning["message"]
     line = import_error_line(run_in(site, "-c", "import nanasqlite", NANASQLITE_REQUIRE_EXTENSIONS="1"))
     assert "_front is broken" in line
+
+
+def test_the_command_line_says_which_implementation_runs_and_why(tmp_path: Path) -> None:
+    site = package_copy(tmp_path, remove=["_codec", "_front", "_bridge"])
+    version = run_in(site, "-m", "nanasqlite", "--version")
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == (
+        f"nanasqlite {nanasqlite.__version__} (pure Python: C extensions not usable: _codec, _front, _bridge)"
+    )
+    assert "NanaSQLiteExtensionWarning" in version.stderr  # and the warning, where the user looks
+    info = run_in(site, "-m", "nanasqlite", "info")
+    assert info.returncode == 0, info.stderr
+    assert "missing: nanasqlite._speedups._bridge (not built)" in info.stdout and "pip install" in info.stdout
+    forced = run_in(site, "-m", "nanasqlite", "--version", NANASQLITE_NO_EXTENSIONS="1")
+    assert forced.stdout.strip().endswith("(pure Python, as NANASQLITE_NO_EXTENSIONS=1 asks)")
+    assert forced.stderr == ""
