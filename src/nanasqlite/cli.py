@@ -471,7 +471,7 @@ def run_bench(args: argparse.Namespace, out: TextIO) -> int:
             workloads=args.workloads,
             baseline_dir=args.baseline,
         )
-        text = bench_runner.render_markdown(report)
+        text = bench_runner.render_text(report)
     else:
         if args.peers:
             raise CLIError("--peers needs --compare")
