@@ -111,6 +111,8 @@ def test_set_of_an_unquoted_string_shows_how_to_quote_it(tmp_path: Path) -> None
     assert """'"hello"'""" in line
     line = one_line_error(nana("set", "x.db", "k", "it's", cwd=tmp_path), "invalid JSON value")
     assert """'"it'"'"'s"'""" in line  # a quote inside the string survives the shell too
+    line = one_line_error(nana("set", "x.db", "k", "こんにちは", cwd=tmp_path), "invalid JSON value")
+    assert """'"こんにちは"'""" in line  # as typed, not as \u escapes
     assert not (tmp_path / "x.db").exists()
     ok(nana("set", "x.db", "k", '"hello"', cwd=tmp_path))
     with NanaSQLite(str(tmp_path / "x.db")) as db:

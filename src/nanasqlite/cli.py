@@ -193,9 +193,8 @@ def cmd_set(args: argparse.Namespace, out: TextIO) -> int:
     except json.JSONDecodeError as exc:
         hint = ""
         if exc.pos == 0:  # not JSON from its first character: most often a string the shell unquoted
-            hint = (
-                f" (a string value is JSON too, in quotes that the shell keeps: {shlex.quote(json.dumps(args.value))})"
-            )
+            quoted = shlex.quote(json.dumps(args.value, ensure_ascii=False))
+            hint = f" (a string value is JSON too, in quotes that the shell keeps: {quoted})"
         raise CLIError(f"invalid JSON value: {exc.msg} at column {exc.colno}{hint}") from None
     with _open(args.file, args.table, write=True, create=args.create) as db:
         try:
