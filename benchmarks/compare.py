@@ -1,4 +1,4 @@
-"""The peer comparison: DESIGN.md's workloads on nanasqlite (compiled and pure), the 1.6.2 package,
+"""The peer comparison: the workloads of docs/bench/targets.md on nanasqlite (compiled and pure), the 1.6.2 package,
 sqlitedict, diskcache, aiosqlite, hand-written APSW + orjson and a plain dict, each in its own subprocess,
 interleaved round-robin; medians, spreads and ratios vs 1.6.2 as a table, JSON, Markdown and a chart.
 

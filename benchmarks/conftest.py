@@ -1,6 +1,6 @@
 """Fixtures of the pytest-benchmark suites. Sizes are small enough that ``pytest benchmarks
 --benchmark-disable`` (every benchmark run once, as CI does so they never rot) takes seconds; the peer
-comparison (``compare.py``) runs DESIGN.md's full sizes."""
+comparison (``compare.py``) runs the full sizes of docs/bench/targets.md."""
 
 from __future__ import annotations
 

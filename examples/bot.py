@@ -2,6 +2,9 @@
 
     python examples/bot.py [--db PATH] [--users 1000] [--messages 5] [--timeout 120]
 
+Without --db the database is created in a new temporary directory; its path is printed first and last, and
+the file is left there for a look (``nanasqlite info PATH``, ``nanasqlite keys PATH --prefix profile:``).
+
 Every user task counts its messages, keeps a profile, logs each message, reads its own profile back (it must
 see its own writes at once) and looks at other users' profiles; one shared counter counts every message.
 At the end the script checks the counters, the profiles and the log, first through the async store and then
@@ -82,6 +85,8 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
     path = args.db or os.path.join(tempfile.mkdtemp(prefix="nanasqlite-bot-"), "bot.db")
+    where = "" if args.db else " (a new temporary directory; --db PATH chooses the file)"
+    print(f"database: {path}{where}")
     try:
         errors = asyncio.run(asyncio.wait_for(run(path, args.users, args.messages), args.timeout))
     except asyncio.TimeoutError:
@@ -92,6 +97,7 @@ def main() -> int:
         for error in errors[:10]:
             print("  ", error)
         return 1
+    print(f"the database is left at {path}")
     print("OK")
     return 0
 

@@ -2,7 +2,7 @@
 # One entry point for the README's commands. Each sub-command sets up what it needs on a fresh machine
 # (Python 3, a C compiler, the SQLite headers) and is safe to run again.
 #
-#   scripts/dev.sh demo      build, then run the quick benchmark of the store on a real database file
+#   scripts/dev.sh demo      build, then run the quick benchmark beside nanasqlite 1.6.2 and the APSW floor
 #   scripts/dev.sh test      build, then run the whole suite twice (extensions required, then disabled), lint
 #   scripts/dev.sh sanitize  build with ASan+UBSan into .venv-asan and run the suite under it
 #   scripts/dev.sh wheel     build a manylinux wheel (python -m build + auditwheel) and test it in a fresh venv
@@ -33,7 +33,9 @@ setup() {
 case "${1:-}" in
 demo)
     setup ".[bench]"
-    "$VENV/bin/nanasqlite" bench --quick
+    # Our store beside the 1.6.2 package (installed with pip into ~/.cache the first time; "not run" and why
+    # when that fails), hand-written APSW + orjson (the floor) and a dict, each in its own process.
+    "$VENV/bin/nanasqlite" bench --quick --compare --peers nanasqlite,nanasqlite-1.6.2,apsw+orjson,dict
     ;;
 test)
     setup ".[test,bench]"

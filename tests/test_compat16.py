@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +207,45 @@ def test_a_file_changed_by_both_packages_stays_readable_by_both(tmp_path: Path, 
     assert differences(got["data"], want_data) == []
     assert differences(got["users"], want_users) == []
     assert got["fresh"] == {"t": [1]}
+
+
+# -- without network -------------------------------------------------------------------------------------------
+
+# pip that cannot reach any index: what an offline machine gets, but at once.
+OFFLINE_PIP = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": os.devnull}
+
+
+def run_offline(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """This file's first test that needs 1.6.2, in a pytest of its own where pip cannot install it."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
+    environ.update(OFFLINE_PIP, NANASQLITE_TEST_NANA16_DIR=str(tmp_path / "not-installed"), **env)
+    test = f"{Path(__file__).name}::test_a_file_written_here_reads_back_identically_in_1_6"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", test],
+        cwd=Path(__file__).parent,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_without_network_the_1_6_tests_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    result = run_offline(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "1 skipped" in summary and "passed" not in summary and "error" not in summary
+    assert "needs nanasqlite==1.6.2, which pip could not install (offline?)" in result.stdout
+    assert "No matching distribution" in result.stdout  # pip's own last line
+    assert "under CI=true this is a failure" in result.stdout
+
+
+def test_under_ci_the_1_6_tests_fail_when_1_6_cannot_be_installed(tmp_path: Path) -> None:
+    result = run_offline(tmp_path, CI="true")
+    assert result.returncode == 1, result.stdout + result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "1 error" in summary and "skipped" not in summary and "passed" not in summary
+    assert "CI=true and nanasqlite==1.6.2 could not be installed" in result.stdout
 
 
 # -- the exceptions ------------------------------------------------------------------------------------------

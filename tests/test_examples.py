@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -123,6 +124,22 @@ def test_bot_with_a_thousand_users_checks_itself(tmp_path: Path) -> None:
     assert result.stdout.strip().endswith("OK")
     data = stored(db)
     assert data["messages"] == 3000 and data["count:999"] == 3 and data["profile:0"]["last"] == 2
+
+
+def test_bot_without_db_says_where_its_database_is(tmp_path: Path) -> None:
+    result = run_script("bot", "--users", "20", "--messages", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("database: ") and lines[0].endswith(
+        "(a new temporary directory; --db PATH chooses the file)"
+    )
+    path = Path(lines[0].removeprefix("database: ").split(" (")[0])
+    try:
+        assert lines[-2:] == [f"the database is left at {path}", "OK"]
+        assert stored(path)["messages"] == 40
+    finally:
+        shutil.rmtree(path.parent)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bot_exits_non_zero_when_it_cannot_finish(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from .exceptions import (
     NanaSQLiteConnectionError,
     NanaSQLiteDatabaseError,
     NanaSQLiteError,
+    NanaSQLiteExtensionWarning,
     NanaSQLiteLockError,
     NanaSQLiteTransactionError,
     NanaSQLiteValidationError,
@@ -39,4 +40,5 @@ __all__ = [
     "NanaSQLiteLockError",
     "NanaSQLiteCacheError",
     "NanaSQLiteClosedError",
+    "NanaSQLiteExtensionWarning",
 ]

@@ -7,6 +7,10 @@ own subprocess started with ``bench.py`` as the worker script; the runner sends 
 in turn, round after round (A, B, C, A, B, C ...), so that slow moments of a shared machine fall on every peer
 alike. Reports give per-peer medians with their spreads and, per round, each peer's ratio to the 1.6.2
 package measured in that same round; as text, JSON, Markdown and a chart.
+
+Every table says how to read it: the spread, which cells are noise, and where the targets that the comparison
+judges are written down (``docs/bench/targets.md`` in the repository, checked against ``bench.WORKLOADS`` by
+the tests).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +35,8 @@ from .bench import BASELINE, BASELINE_VERSION, BY_NAME, DEFAULT_BASELINE_DIR, WO
 
 __all__ = [
     "PEERS",
+    "NOISY",
+    "TARGETS_DOC",
     "run_own",
     "run_compare",
     "ensure_baseline",
@@ -409,6 +416,13 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+#: A spread (in %) above which a measurement is marked as noise.
+NOISY = 10.0
+#: Where the targets judged by ``--compare`` are documented, relative to the repository's root.
+TARGETS_DOC = "docs/bench/targets.md"
+FLOOR = "apsw+orjson"
+
+
 def spread(result: dict[str, Any]) -> float:
     """Half the interquartile range, in % of the median."""
     return float((result["q3"] - result["q1"]) / 2 / result["median"] * 100) if result["median"] else 0.0
@@ -428,39 +442,137 @@ def machine_line(machine: dict[str, Any]) -> str:
     )
 
 
+def _ours_name(report: dict[str, Any]) -> str:
+    info = report["peers"]["nanasqlite"]["versions"] if "nanasqlite" in report["peers"] else {}
+    return "nanasqlite" if info.get("native") == "True" else "nanasqlite-pure"
+
+
+def compare_command(report: dict[str, Any]) -> str:
+    """The command that runs 1.6.2 and the floor beside a run of our store alone."""
+    quick = " --quick" if report["quick"] else ""
+    return f"nanasqlite bench{quick} --compare --peers {_ours_name(report)},{BASELINE},{FLOOR},dict"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def _wrap(line: str) -> str:
+    return textwrap.fill(line, 110, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+
+
+def _legend(report: dict[str, Any]) -> list[str]:
+    """How to read a table: what the spread is, which cells are noise, what the comparison columns mean."""
+    reps = report["reps"]
+    lines = [
+        f"spread: half the interquartile range of the {_count(reps, 'repetition')}, in % of the median "
+        "(the middle half of the runs lies within about ± that much).",
+        f"noise: a spread above {NOISY:.0f}% (marked {'*' if report['kind'] == 'compare' else 'noisy'}) means the "
+        "machine or the run was unsteady; differences smaller than the spread mean nothing (more --reps helps).",
+    ]
+    if report["kind"] == "compare":
+        lines += [
+            "ours vs 1.6.2: the median over rounds of ours / 1.6.2 measured in the same round; above 1 is faster. "
+            "'(noise)': the middle half of those ratios includes 1.0, so no difference was measured.",
+            f"{FLOOR}: hand-written APSW executemany with orjson, the floor a wrapper can reach; dict: the limit "
+            "for a cached get.",
+            f"target / met: the targets of {TARGETS_DOC} (in the repository), judged on {report.get('ours')}.",
+        ]
+        lines += [f"not run: {name} ({p['why']})" for name, p in report["peers"].items() if not p["available"]]
+    else:
+        lines.append(
+            f"nanasqlite 1.6.2 and the floor ({FLOOR}, hand-written APSW) beside these numbers (installs 1.6.2 once):"
+        )
+    wrapped = [_wrap(line) for line in lines]
+    if report["kind"] != "compare":
+        wrapped.append("  " + compare_command(report))
+    return wrapped
+
+
+def _cell(result: dict[str, Any], unit: str, mark: bool = False) -> str:
+    """``median ±spread%``; with ``mark``, ``*`` after a noisy one (and a space after the others, to align)."""
+    if result.get("status") == "error":
+        return "error"
+    if result.get("status") != "ok":
+        return "n/a"
+    value = f"{result['median']:.2f}x" if unit == "x" else si(result["median"])
+    noise = ("*" if spread(result) > NOISY else " ") if mark else ""
+    return f"{value} ±{spread(result):.0f}%{noise}"
+
+
+def _ratio_cell(ratio: dict[str, Any] | None) -> str:
+    if not ratio:
+        return "n/a"
+    noise = " (noise)" if ratio["q1"] <= 1.0 <= ratio["q3"] else ""
+    return f"{ratio['median']:.2f}x{noise}"
+
+
+def _table(head: list[str], rows: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
+    """Aligned columns: those in ``left`` (negative: from the end) to the left, the others to the right."""
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lefts = {i % len(head) for i in left}
+
+    def line(cells: list[str]) -> str:
+        parts = [c.ljust(w) if i in lefts else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    return [line(head), *(line(r) for r in rows)]
+
+
 def render_text(report: dict[str, Any]) -> str:
-    """The quick benchmark's readable table."""
+    """The readable table printed by ``nanasqlite bench``: our store alone, or (``--compare``) every peer."""
+    if report["kind"] == "compare":
+        return _render_compare_text(report)
     info = report["peers"]["nanasqlite"]["versions"]
     native = info.get("native") == "True"
     out = [
         f"nanasqlite {info['nanasqlite']}: "
         + ("compiled extensions active (NATIVE = True)" if native else "pure Python (NATIVE = False)"),
-        f"database: {report['file'] or 'a temporary file'}; {report['reps']} repetitions, median shown",
+        f"database: {report['file'] or 'a temporary file'}; {_count(report['reps'], 'repetition')}, median shown",
         f"machine: {machine_line(report['machine'])}",
         "",
-        f"{'workload':<36} {'calls':>8} {'items':>8} {'items/s':>10} {'spread':>7} {'time/rep':>9}",
     ]
+    rows = []
     for row in report["workloads"]:
         r = row["results"]["nanasqlite"]
         if r["status"] != "ok":
-            out.append(f"{row['title']:<36} {r.get('why') or r.get('error') or r['status']}")
+            rows.append([row["title"], "", "", str(r.get("why") or r.get("error") or r["status"]), "", "", ""])
             continue
         if row["unit"] == "x":
             rate, per = f"{r['median']:.2f}x", "-"
         else:
             rate, per = si(r["median"]), f"{row['items'] / r['median'] * 1e3:.1f} ms"
         calls = row.get("calls") or 0
-        out.append(f"{row['title']:<36} {calls:>8,} {row['items']:>8,} {rate:>10} {spread(r):>6.0f}% {per:>9}")
-    return "\n".join(out)
+        note = "noisy" if spread(r) > NOISY else ""
+        rows.append([row["title"], f"{calls:,}", f"{row['items']:,}", rate, f"{spread(r):.0f}%", per, note])
+    out += _table(["workload", "calls", "items", "items/s", "spread", "time/rep", ""], rows)
+    return "\n".join(out + [""] + _legend(report))
 
 
-def _cell(result: dict[str, Any], unit: str) -> str:
-    if result.get("status") == "error":
-        return "error"
-    if result.get("status") != "ok":
-        return "n/a"
-    value = f"{result['median']:.2f}x" if unit == "x" else si(result["median"])
-    return f"{value} ±{spread(result):.0f}%"
+def _render_compare_text(report: dict[str, Any]) -> str:
+    peers = [name for name, peer in report["peers"].items() if peer["available"]]
+    ours = report.get("ours")
+    head = ["workload", "items"] + [report["peers"][p]["label"] for p in peers] + ["ours vs 1.6.2", "target", "met"]
+    rows = []
+    for row in report["workloads"]:
+        cells = [row["title"], f"{row['items']:,}" if row["items"] else "-"]
+        for p in peers:
+            cells.append(_cell(row["results"].get(p, {}), row["unit"], mark=True))
+        cells.append(_ratio_cell(row["ratios"].get(ours or "")))
+        cells += [row["target"], {True: "yes", False: "no", None: "n/a"}[row["met"]]]
+        rows.append(cells)
+    table = _table(head, rows, left=(0, -2, -1))
+    out = [
+        _wrap(
+            f"{'Quick' if report['quick'] else 'Full'} sizes; {_count(report['reps'], 'round')}, each peer in its "
+            "own process, interleaved round-robin. Cells: median items/s ± spread (the scaling row: 2-thread "
+            "over 1-thread throughput)."
+        ),
+        f"machine: {machine_line(report['machine'])}",
+        "",
+        *table,
+    ]
+    return "\n".join(out + [""] + _legend(report))
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -474,10 +586,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in report["workloads"]:
         cells = [row["title"], f"{row['items']:,}" if row["items"] else "-"]
-        cells += [_cell(row["results"].get(p, {}), row["unit"]) for p in peers]
+        cells += [_cell(row["results"].get(p, {}), row["unit"], mark=True).rstrip() for p in peers]
         if compare:
-            ratio = row["ratios"].get(ours or "")
-            cells.append(f"{ratio['median']:.2f}x" if ratio else "n/a")
+            cells.append(_ratio_cell(row["ratios"].get(ours or "")))
             cells.append(row["target"])
             cells.append({True: "yes", False: "**no**", None: "n/a"}[row["met"]])
         lines.append("| " + " | ".join(cells) + " |")
@@ -486,19 +597,21 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{'Quick' if report['quick'] else 'Full'} sizes; {report['reps']} repetitions per peer"
         + (", interleaved round-robin, each peer in its own subprocess." if compare else ", in one process."),
         "Cells: median items/s (the scaling row: 2-thread over 1-thread throughput), "
-        "± half the interquartile range in % of the median.",
+        "± half the interquartile range in % of the median (the spread); `*` marks a spread above "
+        f"{NOISY:.0f}%: noise, differences smaller than it mean nothing.",
     ]
     if compare:
         notes.append(
-            "'ours vs 1.6.2': median over rounds of the ratio measured within each round; 'met' judges "
-            f"DESIGN.md's target on {ours} (the scaling target on its own value)."
+            "'ours vs 1.6.2': median over rounds of the ratio measured within each round; '(noise)' when the "
+            "middle half of those ratios includes 1.0. 'met' judges the target of "
+            f"{TARGETS_DOC} on {ours} (the scaling target on its own value)."
         )
         notes += [f"Not run: {n} ({p['why']})." for n, p in report["peers"].items() if not p["available"]]
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
 def render_chart(report: dict[str, Any], path: str) -> None:
-    """Log-scale bars of every peer's ratio vs 1.6.2, one group per workload; DESIGN.md targets as ticks."""
+    """Log-scale bars of every peer's ratio vs 1.6.2, one group per workload; the targets as ticks."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -16,6 +16,7 @@ __all__ = [
     "NanaSQLiteClosedError",
     "NanaSQLiteLockError",
     "NanaSQLiteCacheError",
+    "NanaSQLiteExtensionWarning",
 ]
 
 
@@ -53,3 +54,10 @@ class NanaSQLiteLockError(NanaSQLiteError):
 
 class NanaSQLiteCacheError(NanaSQLiteError):
     """The cache was configured or used wrongly."""
+
+
+class NanaSQLiteExtensionWarning(RuntimeWarning):
+    """The compiled extensions are missing or broken, so the slower pure-Python implementation runs.
+
+    Issued once, when ``nanasqlite`` is imported; ``NANASQLITE_NO_EXTENSIONS=1`` (asking for the pure build)
+    silences it, ``NANASQLITE_REQUIRE_EXTENSIONS=1`` turns it into an ImportError."""
