@@ -100,6 +100,8 @@ class Job:
     task: asyncio.Task[Any] | None = None  # the submitting task
 
 
+_get_ident = threading.get_ident
+
 _STOP = Job(_STOP_LANE, None, "", (), {}, None, None)
 _PARK = Job(_STOP_LANE, None, "", (), {}, None, None)  # a reader closes its connection and waits
 
@@ -235,7 +237,7 @@ class _FencedLock:
 
     def acquire(self) -> None:
         self._inner.acquire()
-        if threading.get_ident() != self._engine.writer_ident:
+        if _get_ident() != self._engine.writer_ident:
             self._foreign += 1
             if self._foreign == 1:
                 self._engine.churn += 1
@@ -249,11 +251,15 @@ class _FencedLock:
                 self._engine.churn += 1
         self._inner.release()
 
-    def __enter__(self) -> None:
-        self.acquire()
+    __enter__ = acquire
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+    @property
+    def inner(self) -> Any:
+        """The lock itself, for the writer thread's views (which never count as foreign)."""
+        return self._inner
 
 
 class _GuardedFill:
@@ -624,7 +630,7 @@ class Engine:
 
     def submit(self, job: Job) -> None:
         # A read of a context inside an open transaction runs on the writer, in the transaction.
-        if job.lane == READ and self._readers_ok and placed(job.level) is None:
+        if job.lane == READ and self._readers_ok and (job.level is None or placed(job.level) is None):
             self._read_q.put(job)
         else:
             self._inbox.put(job)
@@ -1010,7 +1016,8 @@ class Engine:
         entry = self._wviews.get(store)
         if entry is None:
             overlay = _Overlay(store._cache)
-            view = _derive(store, _cache=overlay, _hot=overlay.hot, _filling=_always)
+            lock = store._lock.inner if isinstance(store._lock, _FencedLock) else store._lock
+            view = _derive(store, _cache=overlay, _hot=overlay.hot, _filling=_always, _lock=lock)
             entry = (view, overlay)
             self._wviews.put(store, entry)
         return entry  # type: ignore[no-any-return]
@@ -1023,8 +1030,17 @@ class Engine:
         store = self.store
         assert store is not None
         conn = store._conn
-        with outside():  # another thread may hold the lock; BEGIN IMMEDIATE may wait for another process
-            conn.lock.acquire()
+        try:
+            with outside():  # another thread may hold the lock; BEGIN IMMEDIATE may wait for another process
+                conn.lock.acquire()
+                try:
+                    conn.begin()
+                except BaseException:
+                    conn.lock.release()
+                    raise
+        except Exception as exc:
+            _deliver_all([(job, False, _fresh(exc)) for job in group])
+            return
         try:
             outcomes = self._run_group(group, conn)
         finally:
@@ -1033,12 +1049,6 @@ class Engine:
             _deliver_all(outcomes)
 
     def _run_group(self, group: list[Job], conn: Connection) -> list[tuple[Job, bool, Any]] | None:
-        try:
-            with outside():
-                conn.begin()
-        except Exception as exc:
-            _deliver_all([(job, False, _fresh(exc)) for job in group])
-            return None
         outcomes: list[tuple[Job, bool, Any]] = []
         overlays: list[_Overlay] = []
         fenced = False

@@ -158,7 +158,10 @@ class AsyncNanaSQLite:
 
     def _run(self, lane: int, call: str | Callable[..., Any], /, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         """Queue ``call`` (a method name of the sync store, or a function taking it) on its lane's thread."""
-        return self._submit(lane, self._level(), call, args, kwargs)
+        level = CURRENT.get()  # self._level(), inlined: this is every call that leaves the loop
+        if level is not None and level.engine is not self._engine:
+            level = None
+        return self._submit(lane, level, call, args, kwargs)
 
     def _submit(
         self, lane: int, level: Level | None, call: str | Callable[..., Any], args: tuple[Any, ...], kwargs: Any
@@ -194,7 +197,8 @@ class AsyncNanaSQLite:
 
     @property
     def sync_db(self) -> NanaSQLite | None:
-        """The sync store underneath (``None`` until it is open). Its calls block: not for the event loop."""
+        """The sync store underneath (``None`` until it is open). Calling it from the program's own threads is
+        supported and stays coherent with the async cache and readers; its calls block: not for the event loop."""
         return self._db
 
     @property
