@@ -499,6 +499,20 @@ def test_every_public_sync_method_has_an_async_twin_with_the_same_signature() ->
             assert inspect.iscoroutinefunction(twin), name
 
 
+def test_every_public_async_method_is_documented() -> None:
+    undocumented = [
+        name
+        for name, member in inspect.getmembers(AsyncNanaSQLite)
+        if not name.startswith("_")
+        and (inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member) or inspect.isfunction(member))
+        and not (member.__doc__ or "").strip()
+    ]
+    assert undocumented == []
+    # A twin's docstring is its sync method's, so it says what the method does, not only that it is awaited.
+    doc = AsyncNanaSQLite.batch_update.__doc__ or ""
+    assert "NanaSQLite.batch_update" in doc and (NanaSQLite.batch_update.__doc__ or "").split("\n")[0] in doc
+
+
 def test_the_names_of_the_1_6_package_are_there() -> None:
     names_16 = (
         "aget aset adelete acontains alen akeys avalues aitems apop aupdate aflush aclear asetdefault aupsert "

@@ -46,10 +46,11 @@ def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 # The guide's FastAPI app uses @app.on_event, which FastAPI deprecates (DeprecationWarning, an error under this
 # suite's filterwarnings). The example follows the guide, so exactly that warning is ignored here.
 @pytest.mark.filterwarnings(r"ignore:\s*on_event is deprecated:DeprecationWarning")
-def test_fastapi_app_under_uvicorn(in_tmp_path: Path) -> None:
+@pytest.mark.parametrize("example", ["fastapi_app", "fastapi_lifespan"])
+def test_fastapi_app_under_uvicorn(in_tmp_path: Path, example: str) -> None:
     httpx = pytest.importorskip("httpx")
     uvicorn = pytest.importorskip("uvicorn")
-    module = load_example("fastapi_app")
+    module = load_example(example)
     # A socket bound before the server starts: the port is known at once, and requests made before the
     # server (and the app's startup hook) is ready wait in the listen backlog instead of failing.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

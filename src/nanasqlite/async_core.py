@@ -246,10 +246,12 @@ class AsyncNanaSQLite:
     # -- reads: the cache on the loop, the rest on the readers --------------------------------------------
 
     async def aget(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, or ``default``: from the cache on the event loop, else from a reader thread."""
         value = self._peek(key, default)
         return value if value is not MISS else await self._run(READ, "get", key, default)
 
     async def acontains(self, key: str) -> bool:
+        """Whether ``key`` exists (``key in db``): from the cache on the event loop, else from a reader thread."""
         found = self._peek(key, _NOT_FOUND)
         return found is not _NOT_FOUND if found is not MISS else await self._run(READ, "__contains__", key)
 
@@ -261,6 +263,7 @@ class AsyncNanaSQLite:
         return hits if hits is not None else await self._run(READ, "batch_get", keys)
 
     async def alen(self) -> int:
+        """The number of keys (``len(db)``), counted by a reader thread."""
         return await self._run(READ, "__len__")  # type: ignore[no-any-return]
 
     async def akeys(self) -> list[str]:
@@ -318,9 +321,11 @@ class AsyncNanaSQLite:
     # -- writes: grouped on the writer thread -------------------------------------------------------------
 
     async def aset(self, key: str, value: Any) -> None:
+        """``db[key] = value``: resolves once the write is committed (with others queued meanwhile) and cached."""
         await self._run(WRITE, "__setitem__", key, value)
 
     async def adelete(self, key: str) -> None:
+        """``del db[key]``; ``KeyError`` when the key does not exist."""
         await self._run(WRITE, "__delitem__", key)
 
     async def apop(self, key: str, default: Any = _NO_DEFAULT) -> Any:
@@ -848,4 +853,22 @@ def _add_twins(cls: type[AsyncNanaSQLite]) -> None:
         setattr(cls, "a" + name, twin)
 
 
+#: Async methods whose sync twin is a dunder of the mapping protocol.
+_SYNC_NAME = {"aset": "__setitem__", "adelete": "__delitem__", "acontains": "__contains__", "alen": "__len__"}
+
+
+def _add_docs(cls: type[AsyncNanaSQLite]) -> None:
+    """Give every public async method without a docstring its sync twin's: the behaviour is written down once,
+    where it is implemented, and the async facade only says that it is awaited."""
+    for name, member in vars(cls).items():
+        if name.startswith("_") or not inspect.iscoroutinefunction(member) or member.__doc__:
+            continue
+        own = member.__name__
+        sync_name = _SYNC_NAME.get(own) or (own[1:] if own.startswith("a") and hasattr(NanaSQLite, own[1:]) else own)
+        doc = inspect.getdoc(getattr(NanaSQLite, sync_name, None))
+        head = f"Awaitable ``NanaSQLite.{sync_name}`` (see the class doc for the thread it runs on)."
+        member.__doc__ = head if not doc or doc == inspect.getdoc(object) else f"{head}\n\n{doc}"
+
+
 _add_twins(AsyncNanaSQLite)
+_add_docs(AsyncNanaSQLite)
