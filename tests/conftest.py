@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -28,6 +30,21 @@ def db(db_path: str) -> Iterator[NanaSQLite]:
     store = NanaSQLite(db_path)
     yield store
     store.close()
+
+
+def file_data(path: str, table: str = "data") -> dict[str, Any]:
+    """What a fresh sync store reads from the file."""
+    with NanaSQLite(path, table=table) as store:
+        return store.to_dict()
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Make the interpreter switch threads far more often, so races get a chance to show."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    yield
+    sys.setswitchinterval(before)
 
 
 # -- the codecs: the pure module and its compiled twin ---------------------------------------------------------

@@ -27,17 +27,13 @@ from nanasqlite import (
     NanaSQLiteValidationError,
 )
 
+from .conftest import file_data
+
 
 @pytest.fixture
 async def adb(db_path: str) -> AsyncIterator[AsyncNanaSQLite]:
     async with AsyncNanaSQLite(db_path) as store:
         yield store
-
-
-def file_data(path: str, table: str = "data") -> dict[str, Any]:
-    """What a fresh sync store reads from the file."""
-    with NanaSQLite(path, table=table) as store:
-        return store.to_dict()
 
 
 # -- the mapping API --------------------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ import pytest
 from nanasqlite import AsyncNanaSQLite, NanaSQLite, NanaSQLiteClosedError, NanaSQLiteDatabaseError
 from nanasqlite._async_threads import SETTLE_CHUNK, _settle_all
 
+from .conftest import file_data
+
 BOUND = 60  # seconds any scenario below may take before it counts as hung
 
 
@@ -26,11 +28,6 @@ BOUND = 60  # seconds any scenario below may take before it counts as hung
 async def adb(db_path: str) -> AsyncIterator[AsyncNanaSQLite]:
     async with AsyncNanaSQLite(db_path, max_workers=4) as store:
         yield store
-
-
-def file_data(path: str) -> dict[str, Any]:
-    with NanaSQLite(path) as store:
-        return store.to_dict()
 
 
 class CommitCounter:

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from nanasqlite import AsyncNanaSQLite, NanaSQLite, NanaSQLiteTransactionError
+from nanasqlite import AsyncNanaSQLite, NanaSQLiteTransactionError
+
+from .conftest import file_data
 
 HANG = 10  # seconds after which a wait counts as hung
 
@@ -23,11 +25,6 @@ HANG = 10  # seconds after which a wait counts as hung
 async def adb(db_path: str) -> AsyncIterator[AsyncNanaSQLite]:
     async with AsyncNanaSQLite(db_path, max_workers=2) as store:
         yield store
-
-
-def file_data(path: str) -> dict[str, Any]:
-    with NanaSQLite(path) as store:
-        return store.to_dict()
 
 
 class Gated(dict[str, Any]):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,15 +24,6 @@ STRATEGIES: list[dict[str, Any]] = [
     {"cache_strategy": "lru", "cache_size": 16},
     {"cache_strategy": "ttl", "cache_ttl": 3600},
 ]
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Make the interpreter switch threads far more often, so races get a chance to show."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    yield
-    sys.setswitchinterval(before)
 
 
 def run_threads(count: int, work: Any) -> list[BaseException]:

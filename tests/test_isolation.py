@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import apsw
@@ -24,15 +22,6 @@ from nanasqlite.cache import MISS, Raw
 
 BOUND = 30  # seconds a wait may take before it counts as hung
 RUN = 1.5  # seconds each randomised race below runs
-
-
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    """Make the interpreter switch threads far more often, so races get a chance to show."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    yield
-    sys.setswitchinterval(before)
 
 
 def file_rows(path: str) -> dict[str, Any]:
