@@ -151,10 +151,13 @@ def test_a_killed_writer_loses_no_acknowledged_write(tmp_path: Path, mode: str) 
     for trial in range(TRIALS):
         lines = run_and_kill(path, mode, rnd)
         acknowledged += len(lines)
-        rows = check_file(path, lines)
-        if mode in ("batch", "transaction"):
-            groups_whole(rows, {"b": 50, "t": 7})
-        if mode == "increment" and lines:
-            counters = [int(f[1]) for f in lines]
-            assert counters == sorted(counters) and len(set(counters)) == len(counters), f"seed {seed}"
+        try:
+            rows = check_file(path, lines)
+            if mode in ("batch", "transaction"):
+                groups_whole(rows, {"b": 50, "t": 7})
+            if mode == "increment" and lines:
+                counters = [int(f[1]) for f in lines]
+                assert counters == sorted(counters) and len(set(counters)) == len(counters)
+        except AssertionError as exc:
+            raise AssertionError(f"seed {seed}, trial {trial}, {len(lines)} acknowledged: {exc}") from exc
     assert acknowledged > 0, "the writer never got a write out before the kill"
