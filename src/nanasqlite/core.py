@@ -110,6 +110,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             cache_size_mb=options.cache_size_mb,
             busy_timeout=options.busy_timeout,
             lock_timeout=options.lock_timeout,
+            kv_table=table,
         )
         try:
             self._setup(conn, table, options, policy, bulk_load, owner=True)

@@ -96,7 +96,10 @@ class Connection:
         busy_timeout: float,
         lock_timeout: float | None,
         readonly: bool = False,
+        kv_table: str | None = None,
     ) -> None:
+        """``kv_table``: a key-value table the caller will use, checked before anything is written to the file
+        (setting up WAL changes its header), so that a file of another shape is refused untouched."""
         self.path = path
         try:
             # readonly: a second connection to a file that is already set up, for one reader thread of the
@@ -118,6 +121,13 @@ class Connection:
         self._optimize = optimize
         self._cache_size_mb = cache_size_mb
         self._busy_timeout = busy_timeout
+        if kv_table is not None:
+            try:
+                self.apsw.set_busy_timeout(int(busy_timeout * 1000))  # another process may be setting it up
+                check_kv_table(self.apsw, kv_table, path)
+            except BaseException:
+                self.apsw.close()
+                raise
         self._configure()
 
     @property
@@ -344,6 +354,25 @@ class Connection:
             raise
 
 
+def check_kv_table(con: apsw.Connection, table: str, path: str) -> None:
+    """Refuse a table ``table`` that exists with another shape than ``key TEXT PRIMARY KEY, value TEXT``; reads
+    only (a file that is not a database fails here too, with SQLite's word for it)."""
+    try:
+        columns = con.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
+    except apsw.Error as exc:
+        raise NanaSQLiteConnectionError(f"cannot open database {path!r}: {exc}") from exc
+    if not columns:
+        return  # not there yet: it is created
+    names = {row[1]: row for row in columns}
+    keys = [row[1] for row in columns if row[5]]
+    if "key" not in names or "value" not in names or keys != ["key"]:
+        found = ", ".join(f"{row[1]} {row[2]}{' PRIMARY KEY' if row[5] else ''}".strip() for row in columns)
+        raise NanaSQLiteConnectionError(
+            f"table {table!r} of {path!r} is not a key-value table of nanasqlite: it has ({found}), not "
+            "(key TEXT PRIMARY KEY, value TEXT); open another table (table=...) or another file"
+        )
+
+
 class KVTable:
     """The statements of one key-value table. Callers hold ``Connection.lock``."""
 
@@ -365,6 +394,7 @@ class KVTable:
         self._count = f"SELECT COUNT(*) FROM {t}"
         self._clear = f"DELETE FROM {t}"
         self._run(lambda con: con.execute(self._create), "create table")
+        check_kv_table(conn.check(), table, conn.path)  # it existed before, maybe with another shape
 
     def on(self, conn: Connection) -> KVTable:
         """These statements on another connection to the same file (a reader thread's own, read-only): the
