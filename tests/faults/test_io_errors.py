@@ -2,7 +2,7 @@
 lost, the cache never disagrees with the file afterwards, and the store keeps working once the fault is gone.
 
 The fault is injected by an APSW VFS made the default for the test (so the store opens its files through it) that
-fails the Nth read, write, sync or lock call of the workload with SQLITE_IOERR (or SQLITE_FULL). N is drawn
+fails the Nth open, read, write, sync or lock call of the workload with SQLITE_IOERR (or SQLITE_FULL). N is drawn
 over the calls a clean run of the same workload makes. ``NANASQLITE_FAULT_TRIALS`` sets the trials per kind.
 """
 
@@ -69,6 +69,7 @@ class FaultyVFS(apsw.VFS):
         super().__init__("nanasqlite-faulty", self.base, makedefault=True)
 
     def xOpen(self, name: Any, flags: list[int]) -> FaultyFile:
+        PLAN.tick("open")  # the database, its WAL and its shared memory are each opened here
         return FaultyFile(self.base, name, flags)
 
 
@@ -120,7 +121,7 @@ def file_rows(path: str) -> dict[str, Any]:
         con.close()
 
 
-@pytest.mark.parametrize("kind", ["write", "sync", "read", "lock"])
+@pytest.mark.parametrize("kind", ["open", "write", "sync", "read", "lock"])
 def test_an_io_error_anywhere_loses_nothing_acknowledged_and_leaves_the_cache_true(
     tmp_path: Path, faulty_vfs: Plan, kind: str
 ) -> None:
