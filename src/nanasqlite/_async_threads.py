@@ -49,6 +49,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
@@ -192,6 +193,15 @@ def _derive(store: NanaSQLite, **internals: Any) -> NanaSQLite:
 
 def _always() -> bool:
     return True
+
+
+def _refuse_shared(store: NanaSQLite, keys: Any) -> None:
+    """``NanaSQLite._refused`` for a writer view: forget in the shared cache at once. The view's overlay would
+    not do: what a failed write recorded there is cut (``_Overlay.truncate``). The writer thread holds the
+    store's lock, and forgetting is always safe for the readers (see the fill rule)."""
+    keys = [key for key in keys if isinstance(key, str)]
+    if keys:
+        store._cache.discard_many(keys)
 
 
 class _Views:
@@ -1017,7 +1027,14 @@ class Engine:
         if entry is None:
             overlay = _Overlay(store._cache)
             lock = store._lock.inner if isinstance(store._lock, _FencedLock) else store._lock
-            view = _derive(store, _cache=overlay, _hot=overlay.hot, _filling=_always, _lock=lock)
+            view = _derive(
+                store,
+                _cache=overlay,
+                _hot=overlay.hot,
+                _filling=_always,
+                _lock=lock,
+                _refused=partial(_refuse_shared, store),
+            )
             entry = (view, overlay)
             self._wviews.put(store, entry)
         return entry  # type: ignore[no-any-return]

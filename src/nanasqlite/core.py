@@ -235,6 +235,17 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         if self._filling():
             self._cache.put_raw_many(keys, texts)
 
+    def _refused(self, keys: Iterable[object]) -> None:
+        """Forget the entries of keys whose write failed. Reads return the cached objects themselves, so the
+        caller may have changed one in place before trying to write it back (``u = db["u"]; u["x"] = ...;
+        db["u"] = u``): the entry would then show a value the file never got. Forgetting is always safe (the
+        next read asks the file). The async writer view replaces this method with one that forgets in the
+        shared cache, since its own cache is an overlay from which a failed write's records are cut."""
+        names = [key for key in keys if isinstance(key, str)]  # a key that cannot be stored is never cached
+        if names:
+            with self._lock:
+                self._cache.discard_many(names)
+
     def _removed(self, keys: Iterable[str]) -> None:
         if self._filling():
             for key in keys:
@@ -275,7 +286,11 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             self._check()
         if not isinstance(key, str):
             raise TypeError(f"keys must be str, not {type(key).__name__}")
-        text = encode_value(key, value)
+        try:
+            text = encode_value(key, value)
+        except BaseException:
+            self._refused((key,))
+            raise
         with self._lock:
             if self._closed:
                 self._check()
@@ -450,7 +465,11 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         with self._lock:
             self._check()
             self._forget(keys)
-            texts = self._kv.put_many(keys, values, keep)
+            try:
+                texts = self._kv.put_many(keys, values, keep)
+            except BaseException:
+                self._refused(keys)  # in the async writer view, _forget above is cut with the failed write
+                raise
             if texts is not None:
                 self._written(keys, texts)
 
@@ -467,6 +486,8 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
                 failed[key] = str(exc)
             else:
                 good[key] = value
+        if failed:
+            self._refused(failed)
         self.batch_update(good)
         return failed
 
@@ -638,13 +659,17 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         _check_key(key)
         with self._lock:
             self._check()
-            with self._conn.atomic():
-                text = self._kv.get(key)
-                slot = [ABSENT if text is False else self._decode(key, text)]  # type: ignore[arg-type]
-                yield slot
-                new_text = encode_value(key, slot[0])
-                self._cache.discard(key)
-                self._kv.put(key, new_text)
+            try:
+                with self._conn.atomic():
+                    text = self._kv.get(key)
+                    slot = [ABSENT if text is False else self._decode(key, text)]  # type: ignore[arg-type]
+                    yield slot
+                    new_text = encode_value(key, slot[0])
+                    self._cache.discard(key)
+                    self._kv.put(key, new_text)
+            except BaseException:
+                self._refused((key,))
+                raise
             self._written([key], [new_text])
 
     def increment(
@@ -723,10 +748,12 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         if not hasattr(model, "model_dump") or not hasattr(type(model), "model_validate"):
             raise TypeError(f"set_model() needs a pydantic model, not {type(model).__name__}")
         cls = type(model)
-        self[key] = {
-            _PYDANTIC_MODEL: f"{cls.__module__}.{cls.__qualname__}",
-            _PYDANTIC_DATA: model.model_dump(mode="json"),
-        }
+        try:
+            data = model.model_dump(mode="json")
+        except BaseException:
+            self._refused((key,))
+            raise
+        self[key] = {_PYDANTIC_MODEL: f"{cls.__module__}.{cls.__qualname__}", _PYDANTIC_DATA: data}
 
     def get_model(self, key: str, model_class: type | None = None) -> Any:
         """Rebuild a model stored by ``set_model`` (or a plain dict) as ``model_class``. Without a class, the
