@@ -195,13 +195,13 @@ def _always() -> bool:
     return True
 
 
-def _refuse_shared(store: NanaSQLite, keys: Any) -> None:
+def _refuse_shared(cache: CachePolicy, keys: Any) -> None:
     """``NanaSQLite._refused`` for a writer view: forget in the shared cache at once. The view's overlay would
     not do: what a failed write recorded there is cut (``_Overlay.truncate``). The writer thread holds the
     store's lock, and forgetting is always safe for the readers (see the fill rule)."""
     keys = [key for key in keys if isinstance(key, str)]
     if keys:
-        store._cache.discard_many(keys)
+        cache.discard_many(keys)
 
 
 class _Views:
@@ -1033,7 +1033,7 @@ class Engine:
                 _hot=overlay.hot,
                 _filling=_always,
                 _lock=lock,
-                _refused=partial(_refuse_shared, store),
+                _refused=partial(_refuse_shared, store._cache),  # not the store: the view must not keep it alive
             )
             entry = (view, overlay)
             self._wviews.put(store, entry)
