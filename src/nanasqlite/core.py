@@ -11,6 +11,7 @@ the store keeps the JSON text it wrote and decodes it on the next read.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from .exceptions import (
 )
 from .options import Options
 from .sql import SQLMixin
-from .storage import Connection, KVTable, encode_value
+from .storage import Connection, KVTable, encode_value, path_text
 
 __all__ = ["NanaSQLite"]
 
@@ -72,7 +73,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
 
     def __init__(
         self,
-        db_path: str,
+        db_path: str | os.PathLike[str] | bytes,
         table: str = "data",
         bulk_load: bool = False,
         optimize: bool = True,
@@ -88,8 +89,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
     ) -> None:
-        if not isinstance(db_path, str):
-            raise TypeError(f"db_path must be a str, not {type(db_path).__name__}")
+        db_path = path_text(db_path)
         options = Options(
             optimize=bool(optimize),
             cache_size_mb=cache_size_mb,

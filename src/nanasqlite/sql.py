@@ -622,7 +622,7 @@ class SQLMixin:
 
     def backup(
         self,
-        dest_path: str | os.PathLike[str],
+        dest_path: str | os.PathLike[str] | bytes,
         *,
         verify: bool = True,
         flush: bool = True,
@@ -659,7 +659,7 @@ class SQLMixin:
         finally:
             source.close()
 
-    def restore(self, src_path: str | os.PathLike[str]) -> None:
+    def restore(self, src_path: str | os.PathLike[str] | bytes) -> None:
         """Replace the database with the SQLite file ``src_path``.
 
         The source is copied and integrity checked before anything is touched: a corrupt or non-SQLite source
@@ -713,9 +713,9 @@ class SQLMixin:
 
 
 def _file_path(path: object, what: str) -> str:
-    if not isinstance(path, (str, os.PathLike)):
+    if not isinstance(path, (str, bytes, os.PathLike)):
         raise NanaSQLiteValidationError(f"{what} must be a path, not {type(path).__name__}")
-    text = os.fspath(path)
+    text = os.fsdecode(path)
     if not isinstance(text, str) or text in ("", ":memory:") or text.startswith("file::memory:"):
         raise NanaSQLiteValidationError(f"{what} must be a file path, not {text!r}")
     return os.path.abspath(text)

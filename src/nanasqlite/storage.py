@@ -9,6 +9,7 @@ Every APSW error leaves this module as ``NanaSQLiteDatabaseError`` with the orig
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ from .exceptions import (
 if TYPE_CHECKING:
     from .core import NanaSQLite
 
-__all__ = ["Connection", "KVTable", "quote_identifier", "encode_value"]
+__all__ = ["Connection", "KVTable", "quote_identifier", "encode_value", "path_text"]
 
 #: Keys per statement of the kernels' ``get_many`` (``_IN_CHUNK`` in both).
 IN_CHUNK = 256
@@ -46,6 +47,18 @@ def quote_identifier(name: str, what: str = "table name") -> str:
     if not name or "\x00" in name or not name.strip():
         raise NanaSQLiteValidationError(f"invalid {what}: {name!r}")
     return '"' + name.replace('"', '""') + '"'
+
+
+def path_text(path: object, what: str = "db_path") -> str:
+    """``path`` as the str SQLite opens: a ``str``, any ``os.PathLike`` (``pathlib.Path``), or ``bytes`` (decoded
+    with ``os.fsdecode``, as the ``os`` functions do; APSW itself takes only str). Other types: ``TypeError``."""
+    if type(path) is str:
+        return path
+    if isinstance(path, (str, bytes, os.PathLike)):
+        text = os.fsdecode(path)
+        if isinstance(text, str):
+            return text
+    raise TypeError(f"{what} must be a str, bytes or os.PathLike, not {type(path).__name__}")
 
 
 def encode_value(key: str, value: Any) -> str:
@@ -105,6 +118,8 @@ class Connection:
             self.apsw = apsw.Connection(path, flags=flags)
         except apsw.Error as exc:
             raise NanaSQLiteConnectionError(f"cannot open database {path!r}: {exc}") from exc
+        except UnicodeEncodeError:  # bytes that were not UTF-8, decoded by os.fsdecode into lone surrogates
+            raise NanaSQLiteConnectionError(f"cannot open database {path!r}: the path is not valid UTF-8") from None
         # reopen() must find the same file even if the working directory has changed since.
         self._reopen_path = self.apsw.db_filename("main") or path
         self._flags = flags
