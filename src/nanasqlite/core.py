@@ -18,10 +18,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ._native import codec, front
+from ._unstorable import refused_key, utf8_problem
 from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteDatabaseError,
+    NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
 from .options import Options
@@ -42,7 +44,7 @@ _PYDANTIC_DATA = "__pydantic_data__"
 
 def _check_key(key: object) -> None:
     if not isinstance(key, str):
-        raise TypeError(f"keys must be str, not {type(key).__name__}")
+        raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
 
 
 def _not_json(key: str, exc: ValueError) -> NanaSQLiteDatabaseError:
@@ -285,7 +287,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         if self._closed:
             self._check()
         if not isinstance(key, str):
-            raise TypeError(f"keys must be str, not {type(key).__name__}")
+            raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
         try:
             text = encode_value(key, value)
         except BaseException:
@@ -456,7 +458,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         """Write all pairs in one transaction: a value that cannot be stored raises and nothing is written."""
         self._check()
         if not isinstance(mapping, Mapping):
-            raise TypeError(f"batch_update() takes a mapping, not {type(mapping).__name__}")
+            raise NanaSQLiteTypeError(f"batch_update() takes a mapping, not {type(mapping).__name__}")
         keys = list(mapping.keys())  # the kernel refuses a non-str key before it writes anything
         values = [mapping[k] for k in keys] if type(mapping) is not dict else list(mapping.values())
         if not keys:
@@ -481,6 +483,8 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         for key, value in mapping.items():
             try:
                 _check_key(key)
+                if utf8_problem(key):
+                    raise refused_key(key)
                 encode_value(key, value)
             except (TypeError, ValueError) as exc:
                 failed[key] = str(exc)
@@ -659,17 +663,17 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         _check_key(key)
         with self._lock:
             self._check()
-            try:
-                with self._conn.atomic():
-                    text = self._kv.get(key)
-                    slot = [ABSENT if text is False else self._decode(key, text)]  # type: ignore[arg-type]
-                    yield slot
+            with self._conn.atomic():
+                text = self._kv.get(key)
+                slot = [ABSENT if text is False else self._decode(key, text)]  # type: ignore[arg-type]
+                yield slot  # an error of the caller's block (a refused request) keeps the cache as it is
+                try:
                     new_text = encode_value(key, slot[0])
                     self._cache.discard(key)
                     self._kv.put(key, new_text)
-            except BaseException:
-                self._refused((key,))
-                raise
+                except BaseException:  # a write that failed: see _refused
+                    self._refused((key,))
+                    raise
             self._written([key], [new_text])
 
     def increment(
@@ -746,7 +750,10 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     def set_model(self, key: str, model: Any) -> None:
         """Store a pydantic model with its class name, in the 1.6 format (fields in JSON mode)."""
         if not hasattr(model, "model_dump") or not hasattr(type(model), "model_validate"):
-            raise TypeError(f"set_model() needs a pydantic model, not {type(model).__name__}")
+            raise NanaSQLiteTypeError(
+                f"set_model() needs a pydantic model, not {type(model).__name__}"
+                + ("; store a plain value with db[key] = value" if type(model).__module__ == "builtins" else "")
+            )
         cls = type(model)
         try:
             data = model.model_dump(mode="json")
