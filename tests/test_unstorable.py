@@ -212,3 +212,11 @@ def test_the_type_error_is_exported_and_in_the_family() -> None:
 def test_a_wrong_path_type_is_the_library_type_error(tmp_path: Path) -> None:
     with pytest.raises(NanaSQLiteTypeError):
         NanaSQLite(3.5)  # type: ignore[arg-type]
+
+
+def test_the_sql_helpers_refuse_a_column_value_with_the_library_type_error(db: NanaSQLite) -> None:
+    db.create_table("t", {"id": "INTEGER PRIMARY KEY", "v": "TEXT"})
+    with pytest.raises(NanaSQLiteTypeError, match="the value of column 'v' must be None, int, float, str or bytes"):
+        db.sql_insert("t", {"v": datetime.date(2026, 1, 2)})
+    with pytest.raises(TypeError):  # the builtin of 1.6
+        db.sql_insert("t", {"v": [1]})

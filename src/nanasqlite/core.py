@@ -776,7 +776,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             model_class = _find_model_class(stored_name)
         validate = getattr(model_class, "model_validate", None)
         if validate is None:
-            raise TypeError(f"{model_class!r} is not a pydantic model class")
+            raise NanaSQLiteTypeError(f"{model_class!r} is not a pydantic model class")
         return validate(data)
 
     # -- sub-tables ---------------------------------------------------------------------------------------

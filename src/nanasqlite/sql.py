@@ -27,7 +27,12 @@ import apsw
 
 from . import sqlsafety
 from ._native import codec
-from .exceptions import NanaSQLiteDatabaseError, NanaSQLiteTransactionError, NanaSQLiteValidationError
+from .exceptions import (
+    NanaSQLiteDatabaseError,
+    NanaSQLiteTransactionError,
+    NanaSQLiteTypeError,
+    NanaSQLiteValidationError,
+)
 from .sqlsafety import Bindings, Policy, fold, validate_identifier
 from .storage import KVTable, database_error, quote_identifier
 
@@ -605,7 +610,7 @@ class SQLMixin:
         """
         self._check()
         if not isinstance(key, str):
-            raise TypeError(f"keys must be str, not {type(key).__name__}")
+            raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
         if not isinstance(path, str):
             raise NanaSQLiteValidationError(f"path must be a str, not {type(path).__name__}")
         if not path.startswith("$"):
