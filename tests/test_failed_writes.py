@@ -216,3 +216,20 @@ async def test_async_batch_update_partial_forgets_the_refused_keys(adb: AsyncNan
     assert list(failed) == ["u"]
     assert await adb.aget("ok") == 1
     await _assert_async_reads_match_file(adb, db_path, "u", STORED)
+
+
+async def test_a_refused_sliced_async_batch_forgets_every_slice(adb: AsyncNanaSQLite, db_path: str) -> None:
+    from nanasqlite.async_core import WRITE_SLICE
+
+    size = WRITE_SLICE * 2 + 10  # more than one slice in either build
+    await adb.aset("u", dict(STORED))
+    u = await adb.aget("u")
+    u["name"] = "changed in place"  # storable: only another slice's value makes the batch fail
+    assert (await adb.aget("u"))["name"] == "changed in place"
+    big: dict[str, Any] = {"u": u}  # in the first slice
+    big.update({f"k{i:06d}": i for i in range(size)})
+    big["zz"] = {"when": WHEN}  # only the last slice holds a value that cannot be stored
+    with pytest.raises(TypeError, match="cannot store key 'zz'"):
+        await adb.batch_update(big)
+    await _assert_async_reads_match_file(adb, db_path, "u", STORED)
+    assert await adb.alen() == 1

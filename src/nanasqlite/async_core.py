@@ -783,10 +783,15 @@ def write_in_slices(store: NanaSQLite, method: str, batch: Any) -> None:
     else:
         getattr(store, method)(batch)
         return
-    with store.transaction():
-        for part in parts:
-            TURN.pass_on()  # readers waiting for the turn run between two slices (see _turn)
-            getattr(store, method)(part)
+    try:
+        with store.transaction():
+            for part in parts:
+                TURN.pass_on()  # readers waiting for the turn run between two slices (see _turn)
+                getattr(store, method)(part)
+    except BaseException:
+        if method == "batch_update":
+            store._refused(keys)  # every slice is undone, not only the one that raised (see NanaSQLite._refused)
+        raise
 
 
 class _Transaction:
