@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -98,6 +99,28 @@ def test_a_refused_write_inside_a_transaction_forgets_too(db: NanaSQLite, db_pat
             db["u"] = u
         assert db["u"] == STORED
     assert_reads_match_file(db, db_path)
+
+
+def test_a_refused_write_raises_its_own_error_while_another_thread_holds_the_lock(db_path: str) -> None:
+    with NanaSQLite(db_path, lock_timeout=0.05) as db:
+        db["u"] = dict(STORED)
+        u = mutated(db)
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                db["u"] = u
+            except BaseException as exc:
+                errors.append(exc)
+
+        db.begin_transaction()  # this thread holds the store's lock
+        worker = threading.Thread(target=write)
+        worker.start()
+        worker.join()
+        db.commit()
+        assert len(errors) == 1 and isinstance(errors[0], TypeError), errors  # not NanaSQLiteLockError
+        assert not db.is_cached("u")
+        assert_reads_match_file(db, db_path)
 
 
 def test_a_refused_increment_forgets_the_entry(db: NanaSQLite, db_path: str) -> None:

@@ -242,11 +242,14 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         caller may have changed one in place before trying to write it back (``u = db["u"]; u["x"] = ...;
         db["u"] = u``): the entry would then show a value the file never got. Forgetting is always safe (the
         next read asks the file). The async writer view replaces this method with one that forgets in the
-        shared cache, since its own cache is an overlay from which a failed write's records are cut."""
+        shared cache, since its own cache is an overlay from which a failed write's records are cut.
+
+        Without the store's lock: a failed write must raise its own error, not wait for (or time out on) another
+        thread's transaction, and a forget racing a read under the lock only makes that read's key be read from
+        the file again."""
         names = [key for key in keys if isinstance(key, str)]  # a key that cannot be stored is never cached
         if names:
-            with self._lock:
-                self._cache.discard_many(names)
+            self._cache.discard_many(names)
 
     def _removed(self, keys: Iterable[str]) -> None:
         if self._filling():
