@@ -97,9 +97,10 @@ def test_invalid_options_raise_a_validation_error_that_is_a_value_error(db_path:
     assert isinstance(info.value, ValueError)
 
 
-def test_db_path_must_be_a_str(tmp_path: Path) -> None:
-    with pytest.raises(TypeError):
-        NanaSQLite(tmp_path / "x.db")  # type: ignore[arg-type]
+def test_db_path_must_be_a_path(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="db_path must be a str, bytes or os.PathLike, not int"):
+        NanaSQLite(3)  # type: ignore[arg-type]
+    NanaSQLite(tmp_path / "x.db").close()  # a pathlib.Path is a path (test_paths.py has the rest)
 
 
 def test_unopenable_path_raises_connection_error(tmp_path: Path) -> None:

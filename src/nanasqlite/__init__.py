@@ -22,6 +22,7 @@ from .exceptions import (
     NanaSQLiteExtensionWarning,
     NanaSQLiteLockError,
     NanaSQLiteTransactionError,
+    NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "CacheType",
     "NanaSQLiteError",
     "NanaSQLiteValidationError",
+    "NanaSQLiteTypeError",
     "NanaSQLiteDatabaseError",
     "NanaSQLiteTransactionError",
     "NanaSQLiteConnectionError",

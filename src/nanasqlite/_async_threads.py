@@ -49,6 +49,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +194,15 @@ def _derive(store: NanaSQLite, **internals: Any) -> NanaSQLite:
 
 def _always() -> bool:
     return True
+
+
+def _refuse_shared(cache: CachePolicy, keys: Any) -> None:
+    """``NanaSQLite._refused`` for a writer view: forget in the shared cache at once. The view's overlay would
+    not do: what a failed write recorded there is cut (``_Overlay.truncate``). The writer thread holds the
+    store's lock, and forgetting is always safe for the readers (see the fill rule)."""
+    keys = [key for key in keys if isinstance(key, str)]
+    if keys:
+        cache.discard_many(keys)
 
 
 class _Views:
@@ -1018,7 +1028,14 @@ class Engine:
         if entry is None:
             overlay = _Overlay(store._cache)
             lock = store._lock.inner if isinstance(store._lock, _FencedLock) else store._lock
-            view = _derive(store, _cache=overlay, _hot=overlay.hot, _filling=_always, _lock=lock)
+            view = _derive(
+                store,
+                _cache=overlay,
+                _hot=overlay.hot,
+                _filling=_always,
+                _lock=lock,
+                _refused=partial(_refuse_shared, store._cache),  # not the store: the view must not keep it alive
+            )
             entry = (view, overlay)
             self._wviews.put(store, entry)
         return entry  # type: ignore[no-any-return]

@@ -29,6 +29,7 @@ from .cache import ABSENT, MISS, CacheType, Raw
 from .core import _NO_DEFAULT, NanaSQLite
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteTransactionError, NanaSQLiteValidationError
 from .sql import Params
+from .storage import path_text
 
 __all__ = ["AsyncNanaSQLite", "Rows"]
 
@@ -98,7 +99,7 @@ class AsyncNanaSQLite:
 
     def __init__(
         self,
-        db_path: str,
+        db_path: str | os.PathLike[str] | bytes,
         table: str = "data",
         bulk_load: bool = False,
         optimize: bool = True,
@@ -117,8 +118,7 @@ class AsyncNanaSQLite:
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
     ) -> None:
-        if not isinstance(db_path, str):
-            raise TypeError(f"db_path must be a str, not {type(db_path).__name__}")
+        db_path = path_text(db_path)
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers <= 0:
             raise NanaSQLiteValidationError("max_workers must be a positive int")
         if read_pool_size is not None and (
@@ -535,7 +535,7 @@ class AsyncNanaSQLite:
 
     async def backup(
         self,
-        dest_path: str | os.PathLike[str],
+        dest_path: str | os.PathLike[str] | bytes,
         *,
         verify: bool = True,
         flush: bool = True,
@@ -543,7 +543,7 @@ class AsyncNanaSQLite:
     ) -> None:
         await self._run(SOLO, "backup", dest_path, verify=verify, flush=flush, allow_incomplete=allow_incomplete)
 
-    async def restore(self, src_path: str | os.PathLike[str]) -> None:
+    async def restore(self, src_path: str | os.PathLike[str] | bytes) -> None:
         """Replace the database with ``src_path``; the readers reopen the new file."""
         await self._run(SOLO, "restore", src_path)
 
@@ -788,10 +788,15 @@ def write_in_slices(store: NanaSQLite, method: str, batch: Any) -> None:
     else:
         getattr(store, method)(batch)
         return
-    with store.transaction():
-        for part in parts:
-            TURN.pass_on()  # readers waiting for the turn run between two slices (see _turn)
-            getattr(store, method)(part)
+    try:
+        with store.transaction():
+            for part in parts:
+                TURN.pass_on()  # readers waiting for the turn run between two slices (see _turn)
+                getattr(store, method)(part)
+    except BaseException:
+        if method == "batch_update":
+            store._refused(keys)  # every slice is undone, not only the one that raised (see NanaSQLite._refused)
+        raise
 
 
 class _Transaction:

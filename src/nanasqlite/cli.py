@@ -37,7 +37,7 @@ from . import __version__
 from ._native import BUILD_HINT, MISSING, codec, implementation
 from .core import NanaSQLite
 from .exceptions import NanaSQLiteError
-from .storage import quote_identifier
+from .storage import path_text, quote_identifier
 
 __all__ = ["main", "build_parser", "add_bench_arguments", "run_bench"]
 
@@ -68,8 +68,9 @@ def _require_file(path: str) -> None:
 
 
 @contextmanager
-def _inspect(path: str) -> Iterator[apsw.Connection]:
+def _inspect(path: str | os.PathLike[str] | bytes) -> Iterator[apsw.Connection]:
     """A read-only connection to an existing file, for looking at its schema without touching it."""
+    path = path_text(path, "path")
     _require_file(path)
     try:
         con = apsw.Connection(path, flags=apsw.SQLITE_OPEN_READONLY)
@@ -95,13 +96,14 @@ def _no_table(path: str, table: str, tables: list[str], hint: str = "") -> CLIEr
     return CLIError(f"{path}: no table {table!r} ({there}){hint}")
 
 
-def _open(path: str, table: str, *, write: bool = False, create: bool = False) -> NanaSQLite:
+def _open(path: str | os.PathLike[str] | bytes, table: str, *, write: bool = False, create: bool = False) -> NanaSQLite:
     """The store over ``table`` of ``path``.
 
     For reading (not ``write``) the file and the table must exist, and the file's journal mode is left as it
     is. For writing, a missing file is created with the table; in an existing file the table must exist
     unless ``create``: a mistyped ``--table`` must not quietly start a new, empty table.
     """
+    path = path_text(path, "path")
     if write and not os.path.exists(path):
         if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             raise CLIError(f"{path}: directory {os.path.dirname(path) or '.'!r} does not exist")

@@ -11,21 +11,24 @@ the store keeps the JSON text it wrote and decodes it on the next read.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ._native import codec, front
+from ._unstorable import refused_key, utf8_problem
 from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteDatabaseError,
+    NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
 from .options import Options
 from .sql import SQLMixin
-from .storage import Connection, KVTable, encode_value
+from .storage import Connection, KVTable, encode_value, path_text
 
 __all__ = ["NanaSQLite"]
 
@@ -41,7 +44,7 @@ _PYDANTIC_DATA = "__pydantic_data__"
 
 def _check_key(key: object) -> None:
     if not isinstance(key, str):
-        raise TypeError(f"keys must be str, not {type(key).__name__}")
+        raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
 
 
 def _not_json(key: str, exc: ValueError) -> NanaSQLiteDatabaseError:
@@ -72,7 +75,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
 
     def __init__(
         self,
-        db_path: str,
+        db_path: str | os.PathLike[str] | bytes,
         table: str = "data",
         bulk_load: bool = False,
         optimize: bool = True,
@@ -88,8 +91,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
     ) -> None:
-        if not isinstance(db_path, str):
-            raise TypeError(f"db_path must be a str, not {type(db_path).__name__}")
+        db_path = path_text(db_path)
         options = Options(
             optimize=bool(optimize),
             cache_size_mb=cache_size_mb,
@@ -236,6 +238,20 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         if self._filling():
             self._cache.put_raw_many(keys, texts)
 
+    def _refused(self, keys: Iterable[object]) -> None:
+        """Forget the entries of keys whose write failed. Reads return the cached objects themselves, so the
+        caller may have changed one in place before trying to write it back (``u = db["u"]; u["x"] = ...;
+        db["u"] = u``): the entry would then show a value the file never got. Forgetting is always safe (the
+        next read asks the file). The async writer view replaces this method with one that forgets in the
+        shared cache, since its own cache is an overlay from which a failed write's records are cut.
+
+        Without the store's lock: a failed write must raise its own error, not wait for (or time out on) another
+        thread's transaction, and a forget racing a read under the lock only makes that read's key be read from
+        the file again."""
+        names = [key for key in keys if isinstance(key, str)]  # a key that cannot be stored is never cached
+        if names:
+            self._cache.discard_many(names)
+
     def _removed(self, keys: Iterable[str]) -> None:
         if self._filling():
             for key in keys:
@@ -275,8 +291,12 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         if self._closed:
             self._check()
         if not isinstance(key, str):
-            raise TypeError(f"keys must be str, not {type(key).__name__}")
-        text = encode_value(key, value)
+            raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
+        try:
+            text = encode_value(key, value)
+        except BaseException:
+            self._refused((key,))
+            raise
         with self._lock:
             if self._closed:
                 self._check()
@@ -442,7 +462,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         """Write all pairs in one transaction: a value that cannot be stored raises and nothing is written."""
         self._check()
         if not isinstance(mapping, Mapping):
-            raise TypeError(f"batch_update() takes a mapping, not {type(mapping).__name__}")
+            raise NanaSQLiteTypeError(f"batch_update() takes a mapping, not {type(mapping).__name__}")
         keys = list(mapping.keys())  # the kernel refuses a non-str key before it writes anything
         values = [mapping[k] for k in keys] if type(mapping) is not dict else list(mapping.values())
         if not keys:
@@ -451,7 +471,11 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         with self._lock:
             self._check()
             self._forget(keys)
-            texts = self._kv.put_many(keys, values, keep)
+            try:
+                texts = self._kv.put_many(keys, values, keep)
+            except BaseException:
+                self._refused(keys)  # in the async writer view, _forget above is cut with the failed write
+                raise
             if texts is not None:
                 self._written(keys, texts)
 
@@ -463,11 +487,15 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         for key, value in mapping.items():
             try:
                 _check_key(key)
+                if utf8_problem(key):
+                    raise refused_key(key)
                 encode_value(key, value)
             except (TypeError, ValueError) as exc:
                 failed[key] = str(exc)
             else:
                 good[key] = value
+        if failed:
+            self._refused(failed)
         self.batch_update(good)
         return failed
 
@@ -642,10 +670,14 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             with self._conn.atomic():
                 text = self._kv.get(key)
                 slot = [ABSENT if text is False else self._decode(key, text)]  # type: ignore[arg-type]
-                yield slot
-                new_text = encode_value(key, slot[0])
-                self._cache.discard(key)
-                self._kv.put(key, new_text)
+                yield slot  # an error of the caller's block (a refused request) keeps the cache as it is
+                try:
+                    new_text = encode_value(key, slot[0])
+                    self._cache.discard(key)
+                    self._kv.put(key, new_text)
+                except BaseException:  # a write that failed: see _refused
+                    self._refused((key,))
+                    raise
             self._written([key], [new_text])
 
     def increment(
@@ -722,12 +754,17 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     def set_model(self, key: str, model: Any) -> None:
         """Store a pydantic model with its class name, in the 1.6 format (fields in JSON mode)."""
         if not hasattr(model, "model_dump") or not hasattr(type(model), "model_validate"):
-            raise TypeError(f"set_model() needs a pydantic model, not {type(model).__name__}")
+            raise NanaSQLiteTypeError(
+                f"set_model() needs a pydantic model, not {type(model).__name__}"
+                + ("; store a plain value with db[key] = value" if type(model).__module__ == "builtins" else "")
+            )
         cls = type(model)
-        self[key] = {
-            _PYDANTIC_MODEL: f"{cls.__module__}.{cls.__qualname__}",
-            _PYDANTIC_DATA: model.model_dump(mode="json"),
-        }
+        try:
+            data = model.model_dump(mode="json")
+        except BaseException:
+            self._refused((key,))
+            raise
+        self[key] = {_PYDANTIC_MODEL: f"{cls.__module__}.{cls.__qualname__}", _PYDANTIC_DATA: data}
 
     def get_model(self, key: str, model_class: type | None = None) -> Any:
         """Rebuild a model stored by ``set_model`` (or a plain dict) as ``model_class``. Without a class, the
@@ -743,7 +780,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             model_class = _find_model_class(stored_name)
         validate = getattr(model_class, "model_validate", None)
         if validate is None:
-            raise TypeError(f"{model_class!r} is not a pydantic model class")
+            raise NanaSQLiteTypeError(f"{model_class!r} is not a pydantic model class")
         return validate(data)
 
     # -- sub-tables ---------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The library's exceptions, with the names of the 1.6 package.
 
 Every error the store raises on purpose is a ``NanaSQLiteError``. Validation errors are also ``ValueError``
-so callers that catch the builtin keep working; a store used after ``close()`` raises ``NanaSQLiteClosedError``
-from every method.
+so callers that catch the builtin keep working, and those about a wrong type (a value that is not JSON, a key
+that is not a str) are ``NanaSQLiteTypeError``, also a ``TypeError``, as 1.6 raised; a store used after
+``close()`` raises ``NanaSQLiteClosedError`` from every method. ``docs/errors.md`` shows the whole family.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "NanaSQLiteError",
     "NanaSQLiteValidationError",
+    "NanaSQLiteTypeError",
     "NanaSQLiteDatabaseError",
     "NanaSQLiteTransactionError",
     "NanaSQLiteConnectionError",
@@ -26,6 +28,14 @@ class NanaSQLiteError(Exception):
 
 class NanaSQLiteValidationError(NanaSQLiteError, ValueError):
     """An argument was rejected: an identifier, an SQL clause, an option or a stored value of the wrong shape."""
+
+
+class NanaSQLiteTypeError(NanaSQLiteValidationError, TypeError):
+    """A value or key of a type that cannot be stored (a datetime, a set, an int dict key, a non-str key).
+
+    A ``TypeError`` as in 1.6 and as the builtin JSON encoders raise; being a ``NanaSQLiteValidationError`` it
+    is also a ``ValueError``, so ``except (TypeError, ValueError)`` and ``except NanaSQLiteValidationError``
+    both catch every value the store refuses."""
 
 
 class NanaSQLiteDatabaseError(NanaSQLiteError):

@@ -27,7 +27,12 @@ import apsw
 
 from . import sqlsafety
 from ._native import codec
-from .exceptions import NanaSQLiteDatabaseError, NanaSQLiteTransactionError, NanaSQLiteValidationError
+from .exceptions import (
+    NanaSQLiteDatabaseError,
+    NanaSQLiteTransactionError,
+    NanaSQLiteTypeError,
+    NanaSQLiteValidationError,
+)
 from .sqlsafety import Bindings, Policy, fold, validate_identifier
 from .storage import KVTable, database_error, quote_identifier
 
@@ -605,7 +610,7 @@ class SQLMixin:
         """
         self._check()
         if not isinstance(key, str):
-            raise TypeError(f"keys must be str, not {type(key).__name__}")
+            raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
         if not isinstance(path, str):
             raise NanaSQLiteValidationError(f"path must be a str, not {type(path).__name__}")
         if not path.startswith("$"):
@@ -622,7 +627,7 @@ class SQLMixin:
 
     def backup(
         self,
-        dest_path: str | os.PathLike[str],
+        dest_path: str | os.PathLike[str] | bytes,
         *,
         verify: bool = True,
         flush: bool = True,
@@ -659,7 +664,7 @@ class SQLMixin:
         finally:
             source.close()
 
-    def restore(self, src_path: str | os.PathLike[str]) -> None:
+    def restore(self, src_path: str | os.PathLike[str] | bytes) -> None:
         """Replace the database with the SQLite file ``src_path``.
 
         The source is copied and integrity checked before anything is touched: a corrupt or non-SQLite source
@@ -713,9 +718,9 @@ class SQLMixin:
 
 
 def _file_path(path: object, what: str) -> str:
-    if not isinstance(path, (str, os.PathLike)):
+    if not isinstance(path, (str, bytes, os.PathLike)):
         raise NanaSQLiteValidationError(f"{what} must be a path, not {type(path).__name__}")
-    text = os.fspath(path)
+    text = os.fsdecode(path)
     if not isinstance(text, str) or text in ("", ":memory:") or text.startswith("file::memory:"):
         raise NanaSQLiteValidationError(f"{what} must be a file path, not {text!r}")
     return os.path.abspath(text)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .exceptions import NanaSQLiteValidationError
+from .exceptions import NanaSQLiteTypeError, NanaSQLiteValidationError
 from .options import Options
 
 __all__ = [
@@ -639,7 +639,7 @@ def row(data: object, what: str = "data") -> tuple[list[str], list[Any]]:
 
 def check_value(column: str, value: object) -> None:
     if not isinstance(value, _VALUE_TYPES):
-        raise TypeError(
+        raise NanaSQLiteTypeError(
             f"the value of column {column!r} must be None, int, float, str or bytes, not {type(value).__name__}"
         )
 

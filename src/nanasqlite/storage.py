@@ -9,6 +9,7 @@ Every APSW error leaves this module as ``NanaSQLiteDatabaseError`` with the orig
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import apsw
 from . import _bridge as apsw_kernel
 from ._native import bridge, codec
 from ._turn import TURN
+from ._unstorable import library_error, refused_key, refused_value, utf8_problem
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteConnectionError,
@@ -27,13 +29,14 @@ from .exceptions import (
     NanaSQLiteError,
     NanaSQLiteLockError,
     NanaSQLiteTransactionError,
+    NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
 
 if TYPE_CHECKING:
     from .core import NanaSQLite
 
-__all__ = ["Connection", "KVTable", "quote_identifier", "encode_value"]
+__all__ = ["Connection", "KVTable", "quote_identifier", "encode_value", "refused_batch", "path_text"]
 
 #: Keys per statement of the kernels' ``get_many`` (``_IN_CHUNK`` in both).
 IN_CHUNK = 256
@@ -48,12 +51,43 @@ def quote_identifier(name: str, what: str = "table name") -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def path_text(path: object, what: str = "db_path") -> str:
+    """``path`` as the str SQLite opens: a ``str``, any ``os.PathLike`` (``pathlib.Path``), or ``bytes`` (decoded
+    with ``os.fsdecode``, as the ``os`` functions do; APSW itself takes only str). Other types: ``TypeError``."""
+    if type(path) is str:
+        return path
+    if isinstance(path, (str, bytes, os.PathLike)):
+        text = os.fsdecode(path)
+        if isinstance(text, str):
+            return text
+    raise NanaSQLiteTypeError(f"{what} must be a str, bytes or os.PathLike, not {type(path).__name__}")
+
+
 def encode_value(key: str, value: Any) -> str:
-    """The JSON text of ``value``, or the codec's error with the key named in it."""
+    """The JSON text of ``value``, or the library's error naming the key, the part of the value the codec
+    refused and what to store instead (``_unstorable``: computed only once the fast codec has raised)."""
     try:
         return str(codec.dumps(value))
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"cannot store key {key!r}: {exc}") from None
+        raise refused_value(key, value, exc) from None
+
+
+def refused_batch(keys: Any, values: Any, exc: BaseException) -> BaseException:
+    """The library's error for a batch a kernel refused with ``exc``: the first key that cannot be stored, else
+    the first value (the order the kernels check them in), else ``exc`` itself as the library's error."""
+    keys = list(keys)
+    for key in keys:
+        if not isinstance(key, str) or utf8_problem(key):
+            return refused_key(key)
+    if values is not None:
+        for key, value in zip(keys, values, strict=False):
+            try:
+                codec.dumps(value)
+            except (TypeError, ValueError) as value_exc:
+                return refused_value(key, value, value_exc)
+    if isinstance(exc, (NanaSQLiteError, UnicodeError)):
+        return exc
+    return library_error(exc)
 
 
 def database_error(exc: BaseException, doing: str) -> NanaSQLiteError:
@@ -108,6 +142,8 @@ class Connection:
             self.apsw = apsw.Connection(path, flags=flags)
         except apsw.Error as exc:
             raise NanaSQLiteConnectionError(f"cannot open database {path!r}: {exc}") from exc
+        except UnicodeEncodeError:  # bytes that were not UTF-8, decoded by os.fsdecode into lone surrogates
+            raise NanaSQLiteConnectionError(f"cannot open database {path!r}: the path is not valid UTF-8") from None
         # reopen() must find the same file even if the working directory has changed since.
         self._reopen_path = self.apsw.db_filename("main") or path
         self._flags = flags
@@ -417,6 +453,8 @@ class KVTable:
             row = con.execute(self._get, (key,)).fetchone()
         except apsw.Error as exc:
             raise database_error(exc, "read") from exc
+        except UnicodeEncodeError:  # a key with lone surrogates: no UTF-8 text to look up
+            raise refused_key(key) from None
         return False if row is None else row[0]
 
     # The batch calls hand the kernel the async workers' turn when this thread holds it (see _turn), so that it
@@ -441,7 +479,10 @@ class KVTable:
             con.execute("COMMIT")  # it only read
             return found
 
-        return self._run(run, "batch read")  # type: ignore[no-any-return]
+        try:
+            return self._run(run, "batch read")  # type: ignore[no-any-return]
+        except (TypeError, ValueError) as exc:
+            raise refused_batch(keys, None, exc) from None
 
     def put(self, key: str, text: str) -> None:
         con = self.conn.check()
@@ -449,24 +490,37 @@ class KVTable:
             con.execute(self._put, (key, text))
         except apsw.Error as exc:
             raise database_error(exc, "write") from exc
+        except UnicodeEncodeError:
+            raise refused_key(key) from None
 
     def put_many(self, keys: list[str], values: list[Any], texts: bool = True) -> list[str] | None:
         """Encode and write a batch atomically; return the texts written (None unless ``texts``). A bad value
         writes nothing."""
-        return self._run(  # type: ignore[no-any-return]
-            lambda con: self.conn.kernel.put_many(con, self._put, keys, values, texts, gate=TURN.mine()),
-            "batch write",
-        )
+        try:
+            return self._run(  # type: ignore[no-any-return]
+                lambda con: self.conn.kernel.put_many(con, self._put, keys, values, texts, gate=TURN.mine()),
+                "batch write",
+            )
+        except (TypeError, ValueError) as exc:  # the kernels' short message: now say where and what to do
+            raise refused_batch(keys, values, exc) from None
 
     def delete(self, key: str) -> bool:
         def run(con: apsw.Connection) -> bool:
             con.execute(self._delete, (key,))
             return bool(con.changes())
 
-        return bool(self._run(run, "delete"))
+        try:
+            return bool(self._run(run, "delete"))
+        except UnicodeEncodeError:
+            raise refused_key(key) from None
 
     def delete_many(self, keys: list[str]) -> None:
-        self._run(lambda con: self.conn.kernel.delete_many(con, self._delete, keys, gate=TURN.mine()), "batch delete")
+        try:
+            self._run(
+                lambda con: self.conn.kernel.delete_many(con, self._delete, keys, gate=TURN.mine()), "batch delete"
+            )
+        except (TypeError, ValueError) as exc:
+            raise refused_batch(keys, None, exc) from None
 
     def scan(self) -> tuple[list[str], list[str | None]]:
         """Every key and its stored text, read in one pass (without the GIL in the native kernel)."""
