@@ -115,6 +115,7 @@ class AsyncNanaSQLite:
         allowed_sql_functions: Iterable[str] | None = None,
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
+        readonly: bool = False,
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
     ) -> None:
@@ -141,6 +142,7 @@ class AsyncNanaSQLite:
             allowed_sql_functions=allowed_sql_functions,
             forbidden_sql_functions=forbidden_sql_functions,
             max_clause_length=max_clause_length,
+            readonly=readonly,
         )
         readers = 0 if _is_memory(db_path) else max_workers if read_pool_size is None else read_pool_size
         # Readers open the file by its absolute path: the cwd may change before they first need it.

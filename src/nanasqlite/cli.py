@@ -79,8 +79,10 @@ def _inspect(path: str | os.PathLike[str] | bytes) -> Iterator[apsw.Connection]:
     try:
         try:
             con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        except apsw.Error as exc:
+        except apsw.NotADBError as exc:
             raise CLIError(f"{path}: not a SQLite database ({exc})") from None
+        except apsw.Error as exc:  # a database it cannot read: permissions, a WAL it cannot open, corruption
+            raise CLIError(f"{path}: cannot read the database ({exc})") from None
         yield con
     finally:
         con.close()
@@ -96,12 +98,15 @@ def _no_table(path: str, table: str, tables: list[str], hint: str = "") -> CLIEr
     return CLIError(f"{path}: no table {table!r} ({there}){hint}")
 
 
-def _open(path: str | os.PathLike[str] | bytes, table: str, *, write: bool = False, create: bool = False) -> NanaSQLite:
+def _open(
+    path: str | os.PathLike[str] | bytes, table: str, *, write: bool = False, create: bool = False, change: bool = False
+) -> NanaSQLite:
     """The store over ``table`` of ``path``.
 
-    For reading (not ``write``) the file and the table must exist, and the file's journal mode is left as it
-    is. For writing, a missing file is created with the table; in an existing file the table must exist
-    unless ``create``: a mistyped ``--table`` must not quietly start a new, empty table.
+    For reading (not ``write``) the file and the table must exist, and the store is opened read-only (the file's
+    journal mode is left as it is) unless ``change`` (deleting: what is there may change, nothing is created).
+    For writing, a missing file is created with the table; in an existing file the table must exist unless
+    ``create``: a mistyped ``--table`` must not quietly start a new, empty table.
     """
     path = path_text(path, "path")
     if write and not os.path.exists(path):
@@ -114,7 +119,7 @@ def _open(path: str | os.PathLike[str] | bytes, table: str, *, write: bool = Fal
         if not (write and create):
             hint = "; pass --create to create it" if write else ""
             raise _no_table(path, table, tables, hint)
-    return NanaSQLite(path, table=table, optimize=write)
+    return NanaSQLite(path, table=table, optimize=write, readonly=not (write or change))
 
 
 def _dumps(value: Any) -> str:
@@ -207,7 +212,7 @@ def cmd_set(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
-    with _open(args.file, args.table) as db:
+    with _open(args.file, args.table, change=True) as db:
         try:
             del db[args.key]
         except KeyError:

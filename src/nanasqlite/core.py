@@ -71,6 +71,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     >>> "user" in db, len(db)
     (True, 1)
     >>> db.close()
+
+    ``readonly=True`` opens an existing file read-only (SQLite's ``SQLITE_OPEN_READONLY``): reads work as usual, its
+    journal mode is left as it is, the table must exist, and every write raises ``NanaSQLiteDatabaseError``.
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         allowed_sql_functions: Iterable[str] | None = None,
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
+        readonly: bool = False,
     ) -> None:
         db_path = path_text(db_path)
         options = Options(
@@ -112,6 +116,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             cache_size_mb=options.cache_size_mb,
             busy_timeout=options.busy_timeout,
             lock_timeout=options.lock_timeout,
+            readonly=bool(readonly),
             kv_table=table,
         )
         try:

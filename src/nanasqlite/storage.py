@@ -133,11 +133,13 @@ class Connection:
         kv_table: str | None = None,
     ) -> None:
         """``kv_table``: a key-value table the caller will use, checked before anything is written to the file
-        (setting up WAL changes its header), so that a file of another shape is refused untouched."""
+        (setting up WAL changes its header), so that a file of another shape is refused untouched.
+
+        ``readonly``: SQLite opens the file read-only (a store opened with ``readonly=True``, or a reader thread
+        of the async facade): it must exist, its journal mode is left as it is, and every write fails."""
         self.path = path
+        self.readonly = readonly
         try:
-            # readonly: a second connection to a file that is already set up, for one reader thread of the
-            # async facade (WAL readers run in parallel with the writer and with each other).
             flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
             self.apsw = apsw.Connection(path, flags=flags)
         except apsw.Error as exc:
@@ -184,7 +186,8 @@ class Connection:
                     "mmap_size = 268435456",
                     f"cache_size = {-int(self._cache_size_mb) * 1024}",
                 ):
-                    self.apsw.execute(f"PRAGMA {pragma}").fetchall()
+                    if not (self.readonly and pragma.startswith("journal_mode")):  # that one writes the file
+                        self.apsw.execute(f"PRAGMA {pragma}").fetchall()
         except apsw.Error as exc:
             self.apsw.close()
             raise NanaSQLiteConnectionError(f"cannot set up database {self.path!r}: {exc}") from exc
@@ -390,15 +393,15 @@ class Connection:
             raise
 
 
-def check_kv_table(con: apsw.Connection, table: str, path: str) -> None:
-    """Refuse a table ``table`` that exists with another shape than ``key TEXT PRIMARY KEY, value TEXT``; reads
-    only (a file that is not a database fails here too, with SQLite's word for it)."""
+def check_kv_table(con: apsw.Connection, table: str, path: str) -> bool:
+    """Refuse a table ``table`` that exists with another shape than ``key TEXT PRIMARY KEY, value TEXT``; return
+    whether it exists. Reads only (a file that is not a database fails here too, with SQLite's word for it)."""
     try:
         columns = con.execute(f"PRAGMA table_info({quote_identifier(table)})").fetchall()
     except apsw.Error as exc:
         raise NanaSQLiteConnectionError(f"cannot open database {path!r}: {exc}") from exc
     if not columns:
-        return  # not there yet: it is created
+        return False  # not there yet: it is created
     names = {row[1]: row for row in columns}
     keys = [row[1] for row in columns if row[5]]
     if "key" not in names or "value" not in names or keys != ["key"]:
@@ -407,6 +410,7 @@ def check_kv_table(con: apsw.Connection, table: str, path: str) -> None:
             f"table {table!r} of {path!r} is not a key-value table of nanasqlite: it has ({found}), not "
             "(key TEXT PRIMARY KEY, value TEXT); open another table (table=...) or another file"
         )
+    return True
 
 
 class KVTable:
@@ -429,6 +433,12 @@ class KVTable:
         self._first = f"SELECT key, value FROM {t} ORDER BY key LIMIT 1"
         self._count = f"SELECT COUNT(*) FROM {t}"
         self._clear = f"DELETE FROM {t}"
+        if conn.readonly:
+            if not check_kv_table(conn.check(), table, conn.path):
+                raise NanaSQLiteConnectionError(
+                    f"no table {table!r} in {conn.path!r}, which is opened read-only (nothing can be created)"
+                )
+            return
         self._run(lambda con: con.execute(self._create), "create table")
         check_kv_table(conn.check(), table, conn.path)  # it existed before, maybe with another shape
 
