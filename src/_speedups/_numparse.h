@@ -25,6 +25,7 @@
 #define NANA_NUMPARSE_H
 
 #include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -143,5 +144,157 @@ static inline int nana_fast_double(uint64_t w, int q, int neg, double *out) {
     *out = d;
     return 1;
 }
+
+/* ---- double -> shortest decimal text, for the tape (_tape.pxi) ------------------------------------------
+ *
+ * nana_fmt_double(d, buf) writes repr(d) into buf (>= 32 bytes) and returns its length, or returns 0 when it
+ * cannot prove its answer (the caller then asks PyOS_double_to_string, i.e. David Gay's dtoa, as before).
+ * Needs no GIL. Only where unsigned __int128 exists; elsewhere it always declines.
+ *
+ * repr(d) is the shortest decimal that reads back as d, the nearest to d among those. For a positive normal
+ * d that is not a power of two (those are declined: their rounding interval is lopsided), the interval of
+ * reals that read back as d is symmetric about d, so if any decimal with spacing 10**-k reads back as d, the
+ * nearest multiple of 10**-k to d does too; and if it does for k, it does for every k' > k (the multiples of
+ * 10**-k are multiples of 10**-k'). So: start from a k that gives 17 or 18 significant digits (which always
+ * read back), and step k down while round(d * 10**k) * 10**-k still reads back as d. The last one is repr's
+ * digits (trailing zeros cannot remain: they would read back at the next k).
+ *
+ * round(d * 10**k) comes from the same table as the reader: with d = m * 2**e2, m * 5**k lies in
+ * [m' T, m' T + m') * 2**(e + e2 - 11) (m' = m << 11 < 2**64), so d * 10**k lies in [L, L + 2) * 2**-s with
+ * L the top 128 bits of m' T. If no half-integer lies in [L, L + 2] * 2**-s, the nearest integer is
+ * determined (and is not a tie); otherwise it declines. "Reads back as d" is decided by nana_fast_double,
+ * which is exact or declines (and then this declines).
+ */
+#if defined(__SIZEOF_INT128__)
+typedef unsigned __int128 nana_u128;
+
+/* *n = the integer nearest to d * 10**k (d = m * 2**e2, m in [2**52, 2**53)); 0 when not provable. */
+static inline int nana_scaled_round(uint64_t m, int e2, int k, uint64_t *n) {
+    uint64_t thi, tlo, ahi, alo, bhi, blo, mid, top;
+    nana_u128 L, L2, half, q1, q2, r1, r2;
+    long long s;
+    if (k < NANA_P5_MIN || k > NANA_P5_MAX)
+        return 0;
+    thi = nana_p5_hi[k - NANA_P5_MIN];
+    tlo = nana_p5_lo[k - NANA_P5_MIN];
+    nana_mul64(m << 11, tlo, &ahi, &alo);
+    nana_mul64(m << 11, thi, &bhi, &blo);
+    (void)alo;
+    mid = blo + ahi;
+    top = bhi + (mid < blo);
+    L = ((nana_u128)top << 64) | mid;
+    if (L > ~(nana_u128)0 - 2)
+        return 0;
+    L2 = L + 2;
+    s = -((long long)nana_p5_e[k - NANA_P5_MIN] + e2 + k - 11 + 64); /* value = [L, L+2) * 2**-s */
+    if (s < 1 || s > 127)
+        return 0;
+    half = (nana_u128)1 << (s - 1);
+    q1 = L >> s;
+    r1 = L - (q1 << s);
+    q2 = L2 >> s;
+    r2 = L2 - (q2 << s);
+    if (r1 == half)
+        return 0;
+    q1 += r1 > half;
+    q2 += r2 >= half;
+    if (q1 != q2 || q1 > 0xFFFFFFFFFFFFFFFFull)
+        return 0;
+    *n = (uint64_t)q1;
+    return 1;
+}
+
+static inline int nana_fmt_double(double d, char *buf) {
+    uint64_t bits, m, n, n2;
+    int e2, E2, k, fl, len = 0, nd, decpt, i, x;
+    double back;
+    char digits[24];
+    memcpy(&bits, &d, sizeof bits);
+    if (!nana_p5_ready)
+        return 0;
+    E2 = (int)((bits >> 52) & 0x7ff);
+    m = bits & ((1ull << 52) - 1);
+    if (E2 == 0 || E2 == 0x7ff || m == 0)
+        return 0; /* zero, subnormal, not finite, or a power of two */
+    m |= 1ull << 52;
+    e2 = E2 - 1075;          /* d = m * 2**e2 */
+    E2 = e2 + 52;            /* 2**E2 <= |d| < 2**(E2 + 1) */
+    fl = (E2 * 78913) >> 18; /* floor(E2 * log10(2)) <= log10|d|, for |E2| < 1650 */
+    k = 16 - fl;             /* |d| * 10**k in [10**16, 2 * 10**17] */
+    if (!nana_scaled_round(m, e2, k, &n))
+        return 0;
+    if (!nana_fast_double(n, -k, 0, &back) || back != fabs(d))
+        return 0;
+    while (n >= 10) {
+        if (!nana_scaled_round(m, e2, k - 1, &n2))
+            return 0;
+        if (!nana_fast_double(n2, -(k - 1), 0, &back))
+            return 0;
+        if (back != fabs(d))
+            break;
+        n = n2;
+        k--;
+    }
+    /* the digits of n, trailing zeros dropped (there are none unless n < 10 stopped the loop early) */
+    nd = 0;
+    while (n) {
+        digits[nd++] = (char)('0' + (int)(n % 10));
+        n /= 10;
+    }
+    decpt = nd - k; /* d = 0.DIGITS * 10**decpt */
+    i = 0;
+    while (i < nd - 1 && digits[i] == '0')
+        i++;
+    /* digits[] is reversed: digits[nd-1] is the first; drop the i trailing zeros */
+    if (d < 0)
+        buf[len++] = '-';
+    if (decpt <= -4 || decpt > 16) {
+        buf[len++] = digits[nd - 1];
+        if (nd - 1 > i) {
+            buf[len++] = '.';
+            for (x = nd - 2; x >= i; x--)
+                buf[len++] = digits[x];
+        }
+        buf[len++] = 'e';
+        x = decpt - 1;
+        buf[len++] = x < 0 ? '-' : '+';
+        if (x < 0)
+            x = -x;
+        if (x >= 100) {
+            buf[len++] = (char)('0' + x / 100);
+            x %= 100;
+            buf[len++] = (char)('0' + x / 10);
+            buf[len++] = (char)('0' + x % 10);
+        } else {
+            buf[len++] = (char)('0' + x / 10);
+            buf[len++] = (char)('0' + x % 10);
+        }
+    } else if (decpt <= 0) {
+        buf[len++] = '0';
+        buf[len++] = '.';
+        for (x = 0; x < -decpt; x++)
+            buf[len++] = '0';
+        for (x = nd - 1; x >= i; x--)
+            buf[len++] = digits[x];
+    } else {
+        for (x = nd - 1; x >= i || nd - 1 - x < decpt; x--) {
+            if (nd - 1 - x == decpt)
+                buf[len++] = '.';
+            buf[len++] = x >= 0 ? digits[x] : '0';
+        }
+        if (nd - i <= decpt) {
+            buf[len++] = '.';
+            buf[len++] = '0';
+        }
+    }
+    return len;
+}
+#else
+static inline int nana_fmt_double(double d, char *buf) {
+    (void)d;
+    (void)buf;
+    return 0;
+}
+#endif
 
 #endif

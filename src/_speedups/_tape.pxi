@@ -546,6 +546,10 @@ cdef int _tape_add_num_text(Tape *t, const char *s, Py_ssize_t n) except -1:
     return 0
 
 
+cdef extern from "_numparse.h" nogil:
+    int nana_fmt_double(double d, char *buf)
+
+
 # float.__repr__ is David Gay's shortest round-trip text ("short" float_repr_style, every supported platform).
 cdef bint _tape_short_float_repr = __import__("sys").float_repr_style == "short"
 
@@ -603,6 +607,8 @@ cdef int _tape_add_float(Tape *t, double d) except -1:
     cdef char buf[32]
     cdef Py_ssize_t n = _tape_fmt_float_fast(buf, d)
     cdef char *s
+    if n == 0 and _tape_short_float_repr:
+        n = nana_fmt_double(d, buf)  # the shortest round trip, proven or declined (_numparse.h)
     if n:
         return _tape_add_num_text(t, buf, n)
     s = _tape_dtoa(d, b'r', 0, _TAPE_DTSF_ADD_DOT_0, NULL)
