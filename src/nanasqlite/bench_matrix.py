@@ -202,7 +202,8 @@ def render_matrix_markdown(report: dict[str, Any]) -> str:
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         out += ["| " + " | ".join(r) + " |" for r in rows]
         out.append("")
-    notes = [f"Machine: {machine_line(report['machine'])}.", *_notes(report)]
+    run = "python benchmarks/compare.py --matrix" + (" --quick" if report["quick"] else "")
+    notes = [f"Machine: {machine_line(report['machine'])}.", f"Run: `{run} --reps {report['reps']}`.", *_notes(report)]
     return "\n".join(out) + "\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 
