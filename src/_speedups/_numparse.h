@@ -147,17 +147,20 @@ static inline int nana_fast_double(uint64_t w, int q, int neg, double *out) {
 
 /* ---- double -> shortest decimal text, for the tape (_tape.pxi) ------------------------------------------
  *
- * nana_fmt_double(d, buf) writes repr(d) into buf (>= 32 bytes) and returns its length, or returns 0 when it
- * cannot prove its answer (the caller then asks PyOS_double_to_string, i.e. David Gay's dtoa, as before).
+ * nana_fmt_double(d, buf, prefer_short) writes repr(d) into buf (>= 32 bytes) and returns its length, or
+ * returns 0 when it cannot prove its answer (the caller then asks PyOS_double_to_string, i.e. David Gay's
+ * dtoa, as before). With prefer_short, it returns -1 instead for a float of at most 15-16 significant digits,
+ * which the caller's easy path (_tape.pxi) usually writes more cheaply; the caller then asks again without.
  * Needs no GIL. Only where unsigned __int128 exists; elsewhere it always declines.
  *
  * repr(d) is the shortest decimal that reads back as d, the nearest to d among those. For a positive normal
  * d that is not a power of two (those are declined: their rounding interval is lopsided), the interval of
  * reals that read back as d is symmetric about d, so if any decimal with spacing 10**-k reads back as d, the
  * nearest multiple of 10**-k to d does too; and if it does for k, it does for every k' > k (the multiples of
- * 10**-k are multiples of 10**-k'). So: start from a k that gives 17 or 18 significant digits (which always
- * read back), and step k down while round(d * 10**k) * 10**-k still reads back as d. The last one is repr's
- * digits (trailing zeros cannot remain: they would read back at the next k).
+ * 10**-k are multiples of 10**-k'). So: start from a k that gives 15 or 16 significant digits; if
+ * round(d * 10**k) * 10**-k reads back as d, step k down while it still does, else step k up until it does
+ * (at most 3 steps: 17 significant digits always read back). The k found is the least that reads back, and
+ * round(d * 10**k) is repr's digits (trailing zeros cannot remain: they would read back at k - 1).
  *
  * round(d * 10**k) comes from the same table as the reader: with d = m * 2**e2, m * 5**k lies in
  * [m' T, m' T + m') * 2**(e + e2 - 11) (m' = m << 11 < 2**64), so d * 10**k lies in [L, L + 2) * 2**-s with
@@ -204,9 +207,9 @@ static inline int nana_scaled_round(uint64_t m, int e2, int k, uint64_t *n) {
     return 1;
 }
 
-static inline int nana_fmt_double(double d, char *buf) {
+static inline int nana_fmt_double(double d, char *buf, int prefer_short) {
     uint64_t bits, m, n, n2;
-    int e2, E2, k, fl, len = 0, nd, decpt, i, x;
+    int e2, E2, k, k0, fl, len = 0, nd, decpt, i, x;
     double back;
     char digits[24];
     memcpy(&bits, &d, sizeof bits);
@@ -220,20 +223,36 @@ static inline int nana_fmt_double(double d, char *buf) {
     e2 = E2 - 1075;          /* d = m * 2**e2 */
     E2 = e2 + 52;            /* 2**E2 <= |d| < 2**(E2 + 1) */
     fl = (E2 * 78913) >> 18; /* floor(E2 * log10(2)) <= log10|d|, for |E2| < 1650 */
-    k = 16 - fl;             /* |d| * 10**k in [10**16, 2 * 10**17] */
+    k0 = k = 14 - fl;        /* |d| * 10**k in [10**14, 2 * 10**15]: 15 or 16 significant digits */
     if (!nana_scaled_round(m, e2, k, &n))
         return 0;
-    if (!nana_fast_double(n, -k, 0, &back) || back != fabs(d))
+    if (!nana_fast_double(n, -k, 0, &back))
         return 0;
-    while (n >= 10) {
-        if (!nana_scaled_round(m, e2, k - 1, &n2))
-            return 0;
-        if (!nana_fast_double(n2, -(k - 1), 0, &back))
-            return 0;
-        if (back != fabs(d))
-            break;
-        n = n2;
-        k--;
+    if (back == fabs(d)) {
+        /* at most 15-16 digits: fewer may do too */
+        if (prefer_short)
+            return -1; /* the caller's easy path is cheaper for short floats; it calls again if that fails */
+        while (n >= 10) {
+            if (!nana_scaled_round(m, e2, k - 1, &n2))
+                return 0;
+            if (!nana_fast_double(n2, -(k - 1), 0, &back))
+                return 0;
+            if (back != fabs(d))
+                break;
+            n = n2;
+            k--;
+        }
+    } else {
+        /* more digits are needed: no k <= k0 reads back, so the first k above k0 that does is the shortest
+           (17 significant digits always read back: k0 + 3 gives at least 18) */
+        do {
+            if (++k > k0 + 3)
+                return 0;
+            if (!nana_scaled_round(m, e2, k, &n))
+                return 0;
+            if (!nana_fast_double(n, -k, 0, &back))
+                return 0;
+        } while (back != fabs(d));
     }
     /* the digits of n, trailing zeros dropped (there are none unless n < 10 stopped the loop early) */
     nd = 0;
@@ -290,9 +309,10 @@ static inline int nana_fmt_double(double d, char *buf) {
     return len;
 }
 #else
-static inline int nana_fmt_double(double d, char *buf) {
+static inline int nana_fmt_double(double d, char *buf, int prefer_short) {
     (void)d;
     (void)buf;
+    (void)prefer_short;
     return 0;
 }
 #endif
