@@ -33,6 +33,36 @@ cdef extern from "Python.h":
     double _parse_strtod "PyOS_string_to_double"(const char *, char **, PyObject *) except? -1.0
 
 
+cdef extern from "_numparse.h" nogil:
+    int NANA_P5_MIN
+    int NANA_P5_MAX
+    void nana_p5_set(int q, uint64_t hi, uint64_t lo, int e)
+    void nana_p5_done()
+    int nana_fast_double(uint64_t w, int q, int neg, double *out)
+
+
+cdef _parse_init_pow5():
+    # 5**q as T * 2**e with 2**127 <= T < 2**128 and T the floor of the exact value (_numparse.h says why)
+    for q in range(<object>NANA_P5_MIN, <object>NANA_P5_MAX + 1):  # Python ints: exact powers
+        if q >= 0:
+            v = 5 ** q
+            b = v.bit_length()
+            if b >= 128:
+                t, e = v >> (b - 128), b - 128
+            else:
+                t, e = v << (128 - b), b - 128
+        else:
+            d = 5 ** -q
+            s = d.bit_length() + 127
+            t, e = (1 << s) // d, -s
+        assert t.bit_length() == 128
+        nana_p5_set(q, t >> 64, t & 0xFFFFFFFFFFFFFFFF, e)
+    nana_p5_done()
+
+
+_parse_init_pow5()
+
+
 cdef enum:
     PARSE_MAX_DEPTH = 256
     PARSE_NUM_MAX = 63          # the longest float text handled here (it is copied to a NUL-terminated buffer)
@@ -247,6 +277,53 @@ cdef object _parse_key(const unsigned char *data, Py_ssize_t n):
     return s
 
 
+cdef bint _parse_float_fast(const unsigned char *p, const unsigned char *end, double *out) noexcept nogil:
+    # The double of the float text [p, end) (already checked to be a JSON number) by _numparse.h; False when
+    # it has more than 19 significant digits, an exponent of more than 5 digits, or _numparse.h declines.
+    cdef uint64_t w = 0
+    cdef int nd = 0, q = 0, e = 0
+    cdef bint neg = False, point = False, eneg = False
+    cdef int edigits = 0
+    cdef unsigned char c
+    if p[0] == 45:
+        neg = True
+        p += 1
+    while p < end:
+        c = p[0]
+        if c == 46:  # .
+            point = True
+        elif c == 101 or c == 69:  # e E
+            break
+        elif nd == 0 and c == 48:  # a leading zero
+            if point:
+                q -= 1
+        else:
+            if nd == 19:
+                return False
+            w = w * 10 + (c - 48)
+            nd += 1
+            if point:
+                q -= 1
+        p += 1
+    if p < end:  # the exponent
+        p += 1
+        if p[0] == 45:
+            eneg = True
+            p += 1
+        elif p[0] == 43:
+            p += 1
+        while p < end and p[0] == 48:
+            p += 1
+        while p < end:
+            if edigits == 5:
+                return False
+            e = e * 10 + (p[0] - 48)
+            edigits += 1
+            p += 1
+        q = q - e if eneg else q + e
+    return nana_fast_double(w, q, neg, out) != 0
+
+
 cdef object _parse_number(Parser *ps):
     cdef const unsigned char *p = ps.p
     cdef const unsigned char *start = p
@@ -256,6 +333,7 @@ cdef object _parse_number(Parser *ps):
     cdef uint64_t v = 0
     cdef int digits = 0
     cdef char text[PARSE_NUM_MAX + 1]
+    cdef double d
     if p[0] == 45:  # -
         neg = True
         p += 1
@@ -288,6 +366,8 @@ cdef object _parse_number(Parser *ps):
             p += 1
     ps.p = p
     if is_float:
+        if _parse_float_fast(start, p, &d):
+            return PyFloat_FromDouble(d)
         if p - start > PARSE_NUM_MAX:
             return _parse_give_up(ps)
         memcpy(text, start, <size_t>(p - start))

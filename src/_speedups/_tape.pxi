@@ -546,6 +546,10 @@ cdef int _tape_add_num_text(Tape *t, const char *s, Py_ssize_t n) except -1:
     return 0
 
 
+cdef extern from "_numparse.h" nogil:
+    int nana_fmt_double(double d, char *buf, int prefer_short)
+
+
 # float.__repr__ is David Gay's shortest round-trip text ("short" float_repr_style, every supported platform).
 cdef bint _tape_short_float_repr = __import__("sys").float_repr_style == "short"
 
@@ -601,9 +605,19 @@ cdef Py_ssize_t _tape_fmt_float_fast(char *buf, double d) noexcept nogil:
 cdef int _tape_add_float(Tape *t, double d) except -1:
     # Exactly float.__repr__ (the caller has checked that d is finite).
     cdef char buf[32]
-    cdef Py_ssize_t n = _tape_fmt_float_fast(buf, d)
+    cdef Py_ssize_t n = 0
     cdef char *s
-    if n:
+    if _tape_short_float_repr and not (fabs(d) < 9007199254740992.0 and d == floor(d)):
+        # The shortest round trip, proven or declined (_numparse.h); floats of at most 15-16 digits are
+        # handed to the easy path first (-1), and back if it cannot write them.
+        n = nana_fmt_double(d, buf, 1)
+        if n < 0:
+            n = _tape_fmt_float_fast(buf, d)
+            if n == 0:
+                n = nana_fmt_double(d, buf, 0)
+    else:
+        n = _tape_fmt_float_fast(buf, d)
+    if n > 0:
         return _tape_add_num_text(t, buf, n)
     s = _tape_dtoa(d, b'r', 0, _TAPE_DTSF_ADD_DOT_0, NULL)
     if s == NULL:

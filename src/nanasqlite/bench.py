@@ -126,6 +126,14 @@ def _lib(name: str) -> Any:
     return importlib.import_module(name)
 
 
+def _version_of(name: str) -> str:
+    """The version of an importable module, or "absent" (1.6.2 encodes with orjson when it is there)."""
+    try:
+        return str(getattr(_lib(name), "__version__", "?"))
+    except ImportError:
+        return "absent"
+
+
 class NotAvailable(Exception):
     """The peer has no such operation."""
 
@@ -208,6 +216,121 @@ def _result(seconds: float, calls: int, items: int, value: float | None = None) 
     return out
 
 
+# -- the payload matrix ----------------------------------------------------------------------------------
+#
+# ``python benchmarks/compare.py --matrix`` (``bench_matrix``) runs every path below on every payload shape:
+# the workload ``matrix_<path>`` with the parameters ``{"shape": S, "n": N}``. Values are made by seeded
+# generators, so that every peer writes and reads the same bytes.
+
+
+class Shape(NamedTuple):
+    name: str
+    title: str
+    full: int  # items of the filled store at full size
+    quick: int
+
+
+SHAPES: tuple[Shape, ...] = (
+    Shape("scalars", "small scalars (int, short str)", 20_000, 4_000),
+    Shape("records", "flat records, 8 fields, 4 floats", 20_000, 4_000),
+    Shape("documents", "deep documents (non-ASCII, lists of dicts, prices)", 5_000, 1_000),
+    Shape("vec128", "embeddings, 128 floats", 5_000, 1_000),
+    Shape("vec768", "embeddings, 768 floats", 1_000, 300),
+    Shape("text1k", "texts of 1 KB", 5_000, 1_000),
+    Shape("text10k", "texts of 10-100 KB", 300, 60),
+)
+SHAPE_BY_NAME = {s.name: s for s in SHAPES}
+
+
+class MatrixPath(NamedTuple):
+    name: str
+    title: str
+    cap: int | None  # at most this many items per repetition (the single-row paths)
+
+
+MATRIX_PATHS: tuple[MatrixPath, ...] = (
+    MatrixPath("batch_write", "batch_update", None),
+    MatrixPath("set", "single set", 1_000),
+    MatrixPath("get_cold", "cold db[k]", 5_000),
+    MatrixPath("batch_get", "batch_get cold", None),
+    MatrixPath("bulk_load", "bulk load to ready", None),
+    MatrixPath("bulk_read", "bulk load + read all", None),
+    MatrixPath("async_get", "async cold aget", 1_000),
+)
+MATRIX_PATH_BY_NAME = {p.name: p for p in MATRIX_PATHS}
+
+_WORDS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda")
+_NON_ASCII = ("café", "naïve", "東京", "Zürich", "日本語のテキスト", "Ελληνικά", "emoji 🙂", "Ærø")
+
+
+def _text(rng: random.Random, size: int) -> str:
+    """About ``size`` characters of words, with some punctuation and newlines, ASCII only."""
+    parts: list[str] = []
+    total = 0
+    while total < size:
+        word = rng.choice(_WORDS)
+        sep = rng.choice((" ", " ", " ", ", ", ". ", "\n"))
+        parts.append(word + sep)
+        total += len(word) + len(sep)
+    return "".join(parts)[:size]
+
+
+def shape_value(shape: str, i: int) -> Any:
+    """The ``i``-th value of ``shape``; the same on every call and in every process."""
+    rng = random.Random(f"{shape}:{i}")
+    if shape == "scalars":
+        return i * 7919 - 50_000 if i % 2 == 0 else f"s{i:x}-{rng.choice(_WORDS)}"
+    if shape == "records":
+        return {
+            "id": i,
+            "name": f"user{i}",
+            "active": i % 3 == 0,
+            "lat": rng.uniform(-90, 90),
+            "lon": rng.uniform(-180, 180),
+            "score": rng.random() * 100,
+            "ratio": rng.random(),
+            "country": rng.choice(("JP", "DE", "US", "FR")),
+        }
+    if shape == "documents":
+        return {
+            "id": i,
+            "title": f"{rng.choice(_NON_ASCII)} {rng.choice(_WORDS)} #{i}",
+            "author": {"name": rng.choice(_NON_ASCII), "verified": rng.random() < 0.5},
+            "items": [
+                {
+                    "sku": f"SKU-{rng.randrange(10**6):06d}",
+                    "price": round(rng.uniform(0.5, 500), 2),
+                    "qty": rng.randrange(1, 9),
+                }
+                for _ in range(rng.randrange(2, 6))
+            ],
+            "tags": [rng.choice(_WORDS) for _ in range(3)],
+            "note": rng.choice(_NON_ASCII) + " " + _text(rng, 60),
+            "rating": None if i % 5 == 0 else round(rng.uniform(1, 5), 1),
+        }
+    if shape in ("vec128", "vec768"):
+        return [rng.gauss(0.0, 0.1) for _ in range(int(shape[3:]))]
+    if shape == "text1k":
+        return _text(rng, 1_000)
+    if shape == "text10k":
+        return _text(rng, rng.randrange(10_000, 100_001))
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def shape_items(shape: str, n: int) -> dict[str, Any]:
+    return {_key(i): shape_value(shape, i) for i in range(n)}
+
+
+def _check(got: Any, shape: str, key: str) -> None:
+    _expect(got == shape_value(shape, int(key[3:])), "the value read back")
+
+
+def _matrix_keys(n: int, cap: int | None) -> list[str]:
+    """The keys that a path reads or writes: all ``n`` shuffled, or the first ``cap`` of them."""
+    keys = _shuffled_keys(n)
+    return keys if cap is None else keys[:cap]
+
+
 # -- peers -----------------------------------------------------------------------------------------------
 #
 # A peer implements the workloads it has as ``w_<name>(files, **params)``; the rest are "n/a". Timed regions
@@ -237,6 +360,51 @@ class MappingPeer:
         store = self.open(path)
         self.put_many(store, _items(n))
         self.close(store)
+
+    # -- the matrix (see ``SHAPES``) --
+
+    def filled(self, files: Files, shape: str, n: int) -> str:
+        """A store holding the first ``n`` values of ``shape`` (made once per worker)."""
+
+        def fill(path: str, m: int) -> None:
+            store = self.open(path)
+            self.put_many(store, shape_items(shape, m))
+            self.close(store)
+
+        return files.populated(n, fill, kind="m-" + shape)
+
+    def w_matrix_batch_write(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        data = shape_items(shape, n)
+        store = self.open(files.fresh())
+        t0 = time.perf_counter()
+        self.put_many(store, data)
+        dt = time.perf_counter() - t0
+        _expect(self.count(store) == n, "all keys written")
+        self.close(store)
+        return _result(dt, 1, n)
+
+    def w_matrix_set(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        m = min(n, MATRIX_PATH_BY_NAME["set"].cap or n)
+        pairs = list(shape_items(shape, m).items())
+        store = self.open(files.fresh())
+        t0 = time.perf_counter()
+        for k, v in pairs:
+            store[k] = v
+        dt = time.perf_counter() - t0
+        _expect(self.count(store) == m, "all keys written")
+        self.close(store)
+        return _result(dt, m, m)
+
+    def w_matrix_get_cold(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        keys = _matrix_keys(n, MATRIX_PATH_BY_NAME["get_cold"].cap)
+        store = self.open(self.filled(files, shape, n))
+        t0 = time.perf_counter()
+        for k in keys:
+            v = store[k]
+        dt = time.perf_counter() - t0
+        _check(v, shape, keys[-1])
+        self.close(store)
+        return _result(dt, len(keys), len(keys))
 
     def w_set(self, files: Files, n: int) -> dict[str, Any]:
         store = self.open(files.fresh())
@@ -328,6 +496,7 @@ class NanaPeer(MappingPeer):
             "apsw": apsw.apsw_version(),
             "sqlite": apsw.sqlite_lib_version(),
             "path": os.path.dirname(self.lib.__file__),
+            "orjson": _version_of("orjson"),
         }
 
     def open(self, path: str) -> Any:
@@ -370,6 +539,54 @@ class NanaPeer(MappingPeer):
         _expect(store.is_cached(_key(n - 1)), "bulk load filled the cache")
         self.close(store)
         return _result(dt, 1, n)
+
+    def w_matrix_batch_get(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        keys = _shuffled_keys(n)
+        store = self.open(self.filled(files, shape, n))
+        t0 = time.perf_counter()
+        got = store.batch_get(keys)
+        dt = time.perf_counter() - t0
+        _expect(len(got) == n, "every key found")
+        _check(got[keys[-1]], shape, keys[-1])
+        self.close(store)
+        return _result(dt, 1, n)
+
+    def w_matrix_bulk_load(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        path = self.filled(files, shape, n)
+        t0 = time.perf_counter()
+        store = self.NanaSQLite(path, bulk_load=True)
+        dt = time.perf_counter() - t0
+        _expect(store.is_cached(_key(n - 1)), "bulk load filled the cache")
+        self.close(store)
+        return _result(dt, 1, n)
+
+    def w_matrix_bulk_read(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        """Bulk load, then every value read once: the first decode of every row is in the timed region."""
+        path = self.filled(files, shape, n)
+        keys = _shuffled_keys(n)
+        t0 = time.perf_counter()
+        store = self.NanaSQLite(path, bulk_load=True)
+        for k in keys:
+            v = store[k]
+        dt = time.perf_counter() - t0
+        _check(v, shape, keys[-1])
+        self.close(store)
+        return _result(dt, 1, n)
+
+    def w_matrix_async_get(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        cls = self._async_class()
+        path = self.filled(files, shape, n)
+        keys = _matrix_keys(n, MATRIX_PATH_BY_NAME["async_get"].cap)
+
+        async def main() -> tuple[float, list[Any]]:
+            async with cls(path) as db:
+                t0 = time.perf_counter()
+                values = await asyncio.gather(*(db.aget(k) for k in keys))
+                return time.perf_counter() - t0, values
+
+        dt, values = asyncio.run(main())
+        _check(values[-1], shape, keys[-1])
+        return _result(dt, len(keys), len(keys))
 
     def _async_class(self) -> Any:
         cls = getattr(self.lib, "AsyncNanaSQLite", None)
@@ -522,6 +739,73 @@ class ApswPeer(MappingPeer):
         raw = dict(con.execute(f"SELECT key, value FROM {TABLE}"))  # decoded on first use, as ours
         dt = time.perf_counter() - t0
         _expect(len(raw) == n, "every row loaded")
+        con.close()
+        return _result(dt, 1, n)
+
+    def w_matrix_set(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        m = min(n, MATRIX_PATH_BY_NAME["set"].cap or n)
+        pairs = list(shape_items(shape, m).items())
+        con = self.open(files.fresh())
+        dumps = self.orjson.dumps
+        t0 = time.perf_counter()
+        for k, v in pairs:
+            con.execute(_PUT, (k, dumps(v)))
+        dt = time.perf_counter() - t0
+        _expect(self.count(con) == m, "all keys written")
+        con.close()
+        return _result(dt, m, m)
+
+    def w_matrix_get_cold(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        keys = _matrix_keys(n, MATRIX_PATH_BY_NAME["get_cold"].cap)
+        con = self.open(self.filled(files, shape, n))
+        loads = self.orjson.loads
+        cursor = con.cursor()
+        t0 = time.perf_counter()
+        for k in keys:
+            v = loads(cursor.execute(_GET, (k,)).fetchone()[0])
+        dt = time.perf_counter() - t0
+        _check(v, shape, keys[-1])
+        con.close()
+        return _result(dt, len(keys), len(keys))
+
+    def w_matrix_batch_get(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        keys = _shuffled_keys(n)
+        con = self.open(self.filled(files, shape, n))
+        loads = self.orjson.loads
+        t0 = time.perf_counter()
+        got = {}
+        for i in range(0, n, 500):
+            chunk = keys[i : i + 500]
+            sql = f"SELECT key, value FROM {TABLE} WHERE key IN ({','.join('?' * len(chunk))})"
+            for k, text in con.execute(sql, chunk):
+                got[k] = loads(text)
+        dt = time.perf_counter() - t0
+        _expect(len(got) == n, "every key found")
+        _check(got[keys[-1]], shape, keys[-1])
+        con.close()
+        return _result(dt, 1, n)
+
+    def w_matrix_bulk_load(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        path = self.filled(files, shape, n)
+        t0 = time.perf_counter()
+        con = self.open(path)
+        raw = dict(con.execute(f"SELECT key, value FROM {TABLE}"))  # decoded on first use, as ours
+        dt = time.perf_counter() - t0
+        _expect(len(raw) == n, "every row loaded")
+        con.close()
+        return _result(dt, 1, n)
+
+    def w_matrix_bulk_read(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        path = self.filled(files, shape, n)
+        keys = _shuffled_keys(n)
+        loads = self.orjson.loads
+        t0 = time.perf_counter()
+        con = self.open(path)
+        raw = dict(con.execute(f"SELECT key, value FROM {TABLE}"))
+        for k in keys:
+            v = loads(raw[k])
+        dt = time.perf_counter() - t0
+        _check(v, shape, keys[-1])
         con.close()
         return _result(dt, 1, n)
 

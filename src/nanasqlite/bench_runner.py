@@ -81,7 +81,7 @@ def _metric(reply: dict[str, Any]) -> float:
 
 
 def summarise(
-    rounds: dict[str, list[dict[str, Any]]], params: dict[str, int], w: Workload, ours: str | None
+    rounds: dict[str, list[dict[str, Any]]], params: dict[str, Any], w: Workload, ours: str | None
 ) -> dict[str, Any]:
     """Statistics of one workload over its rounds: per-peer medians and spreads, ratios, the verdict."""
     results: dict[str, Any] = {}
@@ -253,7 +253,7 @@ class _Worker:
             raise RuntimeError(f"the worker exited: {tail[0]}")
         return json.loads(line)  # type: ignore[no-any-return]
 
-    def call(self, workload: str, params: dict[str, int]) -> dict[str, Any]:
+    def call(self, workload: str, params: dict[str, Any]) -> dict[str, Any]:
         if self.proc.poll() is not None:
             raise RuntimeError("the worker is not running")
         assert self.proc.stdin is not None
