@@ -21,6 +21,8 @@ import pytest
 from nanasqlite import NanaSQLite, NanaSQLiteError
 from nanasqlite.cache import ABSENT, MISS, Raw
 
+from . import checked_rows
+
 TRIALS = int(os.environ.get("NANASQLITE_FAULT_TRIALS", "3")) * 4
 
 
@@ -112,15 +114,6 @@ def workload(path: str, acked: dict[str, Any], outcomes: list[str]) -> NanaSQLit
     return db
 
 
-def file_rows(path: str) -> dict[str, Any]:
-    con = apsw.Connection(path)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM data")}
-    finally:
-        con.close()
-
-
 @pytest.mark.parametrize("kind", ["open", "write", "sync", "read", "lock"])
 def test_an_io_error_anywhere_loses_nothing_acknowledged_and_leaves_the_cache_true(
     tmp_path: Path, faulty_vfs: Plan, kind: str
@@ -148,7 +141,7 @@ def test_an_io_error_anywhere_loses_nothing_acknowledged_and_leaves_the_cache_tr
         try:
             db["after"] = "the fault"  # the store keeps working
             acked["after"] = "the fault"
-            on_file = file_rows(path)
+            on_file = checked_rows(path)
             where = f"trial {trial}, {kind} call {faulty_vfs.target}"
             for key, value in acked.items():
                 assert on_file.get(key) == value, f"{where}: acknowledged {key} lost"

@@ -9,7 +9,6 @@ build the suite runs (compiled or ``NANASQLITE_NO_EXTENSIONS=1``).
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -21,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import apsw
 import pytest
+
+from . import checked_rows
 
 TRIALS = int(os.environ.get("NANASQLITE_FAULT_TRIALS", "3"))
 BOUND = 60  # seconds a child may take to start writing
@@ -110,12 +110,7 @@ def run_and_kill(path: str, mode: str, rnd: random.Random) -> list[list[str]]:
 
 
 def check_file(path: str, lines: list[list[str]]) -> dict[str, Any]:
-    con = apsw.Connection(path)  # also recovers the WAL, as the next opener would
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        rows = {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM data")}
-    finally:
-        con.close()
+    rows = checked_rows(path)
     for fields in lines:
         kind = fields[0]
         if kind == "key":

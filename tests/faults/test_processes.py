@@ -14,7 +14,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import apsw
+from . import checked_rows
 
 INCREMENTS = int(os.environ.get("NANASQLITE_FAULT_INCREMENTS", "1000"))
 BOUND = 300  # seconds the whole scenario may take before it counts as hung
@@ -77,19 +77,10 @@ def finish(procs: list[subprocess.Popen[str]]) -> list[str]:
     return outputs
 
 
-def rows(path: str) -> dict[str, object]:
-    con = apsw.Connection(path)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        return {k: json.loads(v) for k, v in con.execute("SELECT key, value FROM data")}
-    finally:
-        con.close()
-
-
 def test_increments_from_eight_processes_are_exact(tmp_path: Path) -> None:
     path = str(tmp_path / "counter.db")
     finish([spawn("increment", path, INCREMENTS, me) for me in range(8)])
-    data = rows(path)
+    data = checked_rows(path)
     assert data["counter"] == 8 * INCREMENTS
     assert data["stats"] == {f"p{me}": INCREMENTS for me in range(8)}
 
@@ -99,7 +90,7 @@ def test_writers_in_six_processes_lose_nothing_and_readers_never_see_a_torn_batc
     writes = 200
     procs = [spawn("writer", path, writes, me) for me in range(6)] + [spawn("reader", path, writes, 9)]
     outputs = finish(procs)
-    data = rows(path)
+    data = checked_rows(path)
     for me in range(6):  # every single write of every process is there
         assert all(data[f"w{me}:{i}"] == i for i in range(writes))
     for p in range(20):  # each group of four keys is whole: all written together, or all deleted together
