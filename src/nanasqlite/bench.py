@@ -383,51 +383,48 @@ class MappingPeer:
         self.close(store)
         return _result(dt, 1, n)
 
-    def w_matrix_set(self, files: Files, shape: str, n: int) -> dict[str, Any]:
-        m = min(n, MATRIX_PATH_BY_NAME["set"].cap or n)
-        pairs = list(shape_items(shape, m).items())
-        store = self.open(files.fresh())
+    # Each workload below is written once, for the classic record and for every matrix shape; what a peer's
+    # library does in the timed region is in the _timed_* methods, which the APSW peer overrides.
+
+    def _timed_sets(self, path: str, pairs: list[tuple[str, Any]]) -> float:
+        store = self.open(path)
         t0 = time.perf_counter()
         for k, v in pairs:
             store[k] = v
         dt = time.perf_counter() - t0
-        _expect(self.count(store) == m, "all keys written")
+        _expect(self.count(store) == len(pairs), "all keys written")
         self.close(store)
-        return _result(dt, m, m)
+        return dt
 
-    def w_matrix_get_cold(self, files: Files, shape: str, n: int) -> dict[str, Any]:
-        keys = _matrix_keys(n, MATRIX_PATH_BY_NAME["get_cold"].cap)
-        store = self.open(self.filled(files, shape, n))
-        t0 = time.perf_counter()
-        for k in keys:
-            v = store[k]
-        dt = time.perf_counter() - t0
-        _check(v, shape, keys[-1])
-        self.close(store)
-        return _result(dt, len(keys), len(keys))
-
-    def w_set(self, files: Files, n: int) -> dict[str, Any]:
-        store = self.open(files.fresh())
-        pairs = list(_items(n).items())
-        t0 = time.perf_counter()
-        for k, v in pairs:
-            store[k] = v
-        dt = time.perf_counter() - t0
-        _expect(self.count(store) == n, "all keys written")
-        self.close(store)
-        return _result(dt, n, n)
-
-    def w_get_cold(self, files: Files, n: int) -> dict[str, Any]:
-        path = files.populated(n, self.fill)
-        keys = _shuffled_keys(n)
+    def _timed_gets(self, path: str, keys: list[str]) -> tuple[float, Any]:
         store = self.open(path)
         t0 = time.perf_counter()
         for k in keys:
             v = store[k]
         dt = time.perf_counter() - t0
-        _expect(v == _value(int(keys[-1][3:])), "the value read back")
         self.close(store)
+        return dt, v
+
+    def w_set(self, files: Files, n: int) -> dict[str, Any]:
+        dt = self._timed_sets(files.fresh(), list(_items(n).items()))
         return _result(dt, n, n)
+
+    def w_matrix_set(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        m = min(n, MATRIX_PATH_BY_NAME["set"].cap or n)
+        dt = self._timed_sets(files.fresh(), list(shape_items(shape, m).items()))
+        return _result(dt, m, m)
+
+    def w_get_cold(self, files: Files, n: int) -> dict[str, Any]:
+        keys = _shuffled_keys(n)
+        dt, v = self._timed_gets(files.populated(n, self.fill), keys)
+        _expect(v == _value(int(keys[-1][3:])), "the value read back")
+        return _result(dt, n, n)
+
+    def w_matrix_get_cold(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        keys = _matrix_keys(n, MATRIX_PATH_BY_NAME["get_cold"].cap)
+        dt, v = self._timed_gets(self.filled(files, shape, n), keys)
+        _check(v, shape, keys[-1])
+        return _result(dt, len(keys), len(keys))
 
     def _batch_write(self, files: Files, n: int, busy: bool) -> dict[str, Any]:
         data = _items(n)
@@ -481,7 +478,38 @@ class MappingPeer:
         return _result(double, 2, 2 * n, value=2 * single / double)
 
 
-class NanaPeer(MappingPeer):
+class BatchReads:
+    """The batch read and bulk load workloads, on ``_timed_batch_get`` and ``_timed_bulk_load`` of the peer."""
+
+    fill: Any
+    filled: Any
+
+    def _timed_batch_get(self, path: str, keys: list[str]) -> tuple[float, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _timed_bulk_load(self, path: str, n: int) -> float:
+        raise NotImplementedError
+
+    def w_batch_get(self, files: Files, n: int) -> dict[str, Any]:
+        dt, got = self._timed_batch_get(files.populated(n, self.fill), _shuffled_keys(n))
+        _expect(len(got) == n, "every key found")
+        return _result(dt, 1, n)
+
+    def w_matrix_batch_get(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        keys = _shuffled_keys(n)
+        dt, got = self._timed_batch_get(self.filled(files, shape, n), keys)
+        _expect(len(got) == n, "every key found")
+        _check(got[keys[-1]], shape, keys[-1])
+        return _result(dt, 1, n)
+
+    def w_bulk_load(self, files: Files, n: int) -> dict[str, Any]:
+        return _result(self._timed_bulk_load(files.populated(n, self.fill), n), 1, n)
+
+    def w_matrix_bulk_load(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        return _result(self._timed_bulk_load(self.filled(files, shape, n), n), 1, n)
+
+
+class NanaPeer(BatchReads, MappingPeer):
     """Our store, or the 1.6.2 package: whichever ``nanasqlite`` the worker's path finds (same API)."""
 
     def __init__(self) -> None:
@@ -521,44 +549,21 @@ class NanaPeer(MappingPeer):
         self.close(store)
         return _result(dt, m * passes, m * passes)
 
-    def w_batch_get(self, files: Files, n: int) -> dict[str, Any]:
-        keys = _shuffled_keys(n)
-        store = self.open(files.populated(n, self.fill))
+    def _timed_batch_get(self, path: str, keys: list[str]) -> tuple[float, dict[str, Any]]:
+        store = self.open(path)
         t0 = time.perf_counter()
         got = store.batch_get(keys)
         dt = time.perf_counter() - t0
-        _expect(len(got) == n, "every key found")
         self.close(store)
-        return _result(dt, 1, n)
+        return dt, got
 
-    def w_bulk_load(self, files: Files, n: int) -> dict[str, Any]:
-        path = files.populated(n, self.fill)
+    def _timed_bulk_load(self, path: str, n: int) -> float:
         t0 = time.perf_counter()
         store = self.NanaSQLite(path, bulk_load=True)
         dt = time.perf_counter() - t0
         _expect(store.is_cached(_key(n - 1)), "bulk load filled the cache")
         self.close(store)
-        return _result(dt, 1, n)
-
-    def w_matrix_batch_get(self, files: Files, shape: str, n: int) -> dict[str, Any]:
-        keys = _shuffled_keys(n)
-        store = self.open(self.filled(files, shape, n))
-        t0 = time.perf_counter()
-        got = store.batch_get(keys)
-        dt = time.perf_counter() - t0
-        _expect(len(got) == n, "every key found")
-        _check(got[keys[-1]], shape, keys[-1])
-        self.close(store)
-        return _result(dt, 1, n)
-
-    def w_matrix_bulk_load(self, files: Files, shape: str, n: int) -> dict[str, Any]:
-        path = self.filled(files, shape, n)
-        t0 = time.perf_counter()
-        store = self.NanaSQLite(path, bulk_load=True)
-        dt = time.perf_counter() - t0
-        _expect(store.is_cached(_key(n - 1)), "bulk load filled the cache")
-        self.close(store)
-        return _result(dt, 1, n)
+        return dt
 
     def w_matrix_bulk_read(self, files: Files, shape: str, n: int) -> dict[str, Any]:
         """Bulk load, then every value read once: the first decode of every row is in the timed region."""
@@ -573,10 +578,9 @@ class NanaPeer(MappingPeer):
         self.close(store)
         return _result(dt, 1, n)
 
-    def w_matrix_async_get(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+    def _timed_async_gets(self, path: str, keys: list[str]) -> tuple[float, list[Any]]:
+        """Every key read by its own task, all at once, on the async store."""
         cls = self._async_class()
-        path = self.filled(files, shape, n)
-        keys = _matrix_keys(n, MATRIX_PATH_BY_NAME["async_get"].cap)
 
         async def main() -> tuple[float, list[Any]]:
             async with cls(path) as db:
@@ -584,7 +588,11 @@ class NanaPeer(MappingPeer):
                 values = await asyncio.gather(*(db.aget(k) for k in keys))
                 return time.perf_counter() - t0, values
 
-        dt, values = asyncio.run(main())
+        return asyncio.run(main())
+
+    def w_matrix_async_get(self, files: Files, shape: str, n: int) -> dict[str, Any]:
+        keys = _matrix_keys(n, MATRIX_PATH_BY_NAME["async_get"].cap)
+        dt, values = self._timed_async_gets(self.filled(files, shape, n), keys)
         _check(values[-1], shape, keys[-1])
         return _result(dt, len(keys), len(keys))
 
@@ -595,17 +603,7 @@ class NanaPeer(MappingPeer):
         return cls
 
     def w_async_gets(self, files: Files, n: int) -> dict[str, Any]:
-        cls = self._async_class()
-        path = files.populated(n, self.fill)
-        keys = _shuffled_keys(n)
-
-        async def main() -> tuple[float, list[Any]]:
-            async with cls(path) as db:
-                t0 = time.perf_counter()
-                values = await asyncio.gather(*(db.aget(k) for k in keys))
-                return time.perf_counter() - t0, values
-
-        dt, values = asyncio.run(main())
+        dt, values = self._timed_async_gets(files.populated(n, self.fill), _shuffled_keys(n))
         _expect(all(v is not None for v in values), "every key found")
         return _result(dt, n, n)
 
@@ -662,7 +660,7 @@ class DiskCachePeer(MappingPeer):
                 store[k] = v
 
 
-class ApswPeer(MappingPeer):
+class ApswPeer(BatchReads, MappingPeer):
     """The floor: hand-written APSW with orjson, values bound as the bytes orjson returns."""
 
     def __init__(self) -> None:
@@ -691,109 +689,50 @@ class ApswPeer(MappingPeer):
         with store:
             store.executemany(_PUT, ((k, dumps(v)) for k, v in mapping.items()))
 
-    def w_set(self, files: Files, n: int) -> dict[str, Any]:
-        con = self.open(files.fresh())
-        pairs = list(_items(n).items())
+    def _timed_sets(self, path: str, pairs: list[tuple[str, Any]]) -> float:
+        con = self.open(path)
         dumps = self.orjson.dumps
         t0 = time.perf_counter()
         for k, v in pairs:
             con.execute(_PUT, (k, dumps(v)))
         dt = time.perf_counter() - t0
-        _expect(self.count(con) == n, "all keys written")
+        _expect(self.count(con) == len(pairs), "all keys written")
         con.close()
-        return _result(dt, n, n)
+        return dt
 
-    def w_get_cold(self, files: Files, n: int) -> dict[str, Any]:
-        keys = _shuffled_keys(n)
-        con = self.open(files.populated(n, self.fill))
+    def _timed_gets(self, path: str, keys: list[str]) -> tuple[float, Any]:
+        con = self.open(path)
         loads = self.orjson.loads
         cursor = con.cursor()
         t0 = time.perf_counter()
         for k in keys:
             v = loads(cursor.execute(_GET, (k,)).fetchone()[0])
         dt = time.perf_counter() - t0
-        _expect(v == _value(int(keys[-1][3:])), "the value read back")
         con.close()
-        return _result(dt, n, n)
+        return dt, v
 
-    def w_batch_get(self, files: Files, n: int) -> dict[str, Any]:
-        keys = _shuffled_keys(n)
-        con = self.open(files.populated(n, self.fill))
+    def _timed_batch_get(self, path: str, keys: list[str]) -> tuple[float, dict[str, Any]]:
+        con = self.open(path)
         loads = self.orjson.loads
         t0 = time.perf_counter()
         got = {}
-        for i in range(0, n, 500):
+        for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
             sql = f"SELECT key, value FROM {TABLE} WHERE key IN ({','.join('?' * len(chunk))})"
             for k, text in con.execute(sql, chunk):
                 got[k] = loads(text)
         dt = time.perf_counter() - t0
-        _expect(len(got) == n, "every key found")
         con.close()
-        return _result(dt, 1, n)
+        return dt, got
 
-    def w_bulk_load(self, files: Files, n: int) -> dict[str, Any]:
-        path = files.populated(n, self.fill)
+    def _timed_bulk_load(self, path: str, n: int) -> float:
         t0 = time.perf_counter()
         con = self.open(path)
         raw = dict(con.execute(f"SELECT key, value FROM {TABLE}"))  # decoded on first use, as ours
         dt = time.perf_counter() - t0
         _expect(len(raw) == n, "every row loaded")
         con.close()
-        return _result(dt, 1, n)
-
-    def w_matrix_set(self, files: Files, shape: str, n: int) -> dict[str, Any]:
-        m = min(n, MATRIX_PATH_BY_NAME["set"].cap or n)
-        pairs = list(shape_items(shape, m).items())
-        con = self.open(files.fresh())
-        dumps = self.orjson.dumps
-        t0 = time.perf_counter()
-        for k, v in pairs:
-            con.execute(_PUT, (k, dumps(v)))
-        dt = time.perf_counter() - t0
-        _expect(self.count(con) == m, "all keys written")
-        con.close()
-        return _result(dt, m, m)
-
-    def w_matrix_get_cold(self, files: Files, shape: str, n: int) -> dict[str, Any]:
-        keys = _matrix_keys(n, MATRIX_PATH_BY_NAME["get_cold"].cap)
-        con = self.open(self.filled(files, shape, n))
-        loads = self.orjson.loads
-        cursor = con.cursor()
-        t0 = time.perf_counter()
-        for k in keys:
-            v = loads(cursor.execute(_GET, (k,)).fetchone()[0])
-        dt = time.perf_counter() - t0
-        _check(v, shape, keys[-1])
-        con.close()
-        return _result(dt, len(keys), len(keys))
-
-    def w_matrix_batch_get(self, files: Files, shape: str, n: int) -> dict[str, Any]:
-        keys = _shuffled_keys(n)
-        con = self.open(self.filled(files, shape, n))
-        loads = self.orjson.loads
-        t0 = time.perf_counter()
-        got = {}
-        for i in range(0, n, 500):
-            chunk = keys[i : i + 500]
-            sql = f"SELECT key, value FROM {TABLE} WHERE key IN ({','.join('?' * len(chunk))})"
-            for k, text in con.execute(sql, chunk):
-                got[k] = loads(text)
-        dt = time.perf_counter() - t0
-        _expect(len(got) == n, "every key found")
-        _check(got[keys[-1]], shape, keys[-1])
-        con.close()
-        return _result(dt, 1, n)
-
-    def w_matrix_bulk_load(self, files: Files, shape: str, n: int) -> dict[str, Any]:
-        path = self.filled(files, shape, n)
-        t0 = time.perf_counter()
-        con = self.open(path)
-        raw = dict(con.execute(f"SELECT key, value FROM {TABLE}"))  # decoded on first use, as ours
-        dt = time.perf_counter() - t0
-        _expect(len(raw) == n, "every row loaded")
-        con.close()
-        return _result(dt, 1, n)
+        return dt
 
     def w_matrix_bulk_read(self, files: Files, shape: str, n: int) -> dict[str, Any]:
         path = self.filled(files, shape, n)
