@@ -159,10 +159,11 @@ class Connection:
         self._optimize = optimize
         self._cache_size_mb = cache_size_mb
         self._busy_timeout = busy_timeout
+        self.checked: dict[str, bool] = {}  # kv_table -> whether it exists, for the KVTable made next
         if kv_table is not None:
             try:
                 self.apsw.set_busy_timeout(int(busy_timeout * 1000))  # another process may be setting it up
-                check_kv_table(self.apsw, kv_table, path)
+                self.checked[kv_table] = check_kv_table(self.apsw, kv_table, path)
             except BaseException:
                 self.apsw.close()
                 raise
@@ -433,14 +434,16 @@ class KVTable:
         self._first = f"SELECT key, value FROM {t} ORDER BY key LIMIT 1"
         self._count = f"SELECT COUNT(*) FROM {t}"
         self._clear = f"DELETE FROM {t}"
-        if conn.readonly:
-            if not check_kv_table(conn.check(), table, conn.path):
-                raise NanaSQLiteConnectionError(
-                    f"no table {table!r} in {conn.path!r}, which is opened read-only (nothing can be created)"
-                )
+        exists = conn.checked.pop(table, None)  # the connection checked the store's own table before its setup
+        if exists is None:  # a sub-table
+            exists = check_kv_table(conn.check(), table, conn.path)
+        if exists:
             return
+        if conn.readonly:
+            raise NanaSQLiteConnectionError(
+                f"no table {table!r} in {conn.path!r}, which is opened read-only (nothing can be created)"
+            )
         self._run(lambda con: con.execute(self._create), "create table")
-        check_kv_table(conn.check(), table, conn.path)  # it existed before, maybe with another shape
 
     def on(self, conn: Connection) -> KVTable:
         """These statements on another connection to the same file (a reader thread's own, read-only): the
