@@ -30,7 +30,7 @@
 #include <string.h>
 
 #define NANA_P5_MIN (-342)
-#define NANA_P5_MAX 308
+#define NANA_P5_MAX 324
 #define NANA_P5_COUNT (NANA_P5_MAX - NANA_P5_MIN + 1)
 
 /* 5**q ~ (hi * 2**64 + lo) * 2**e, for q in [NANA_P5_MIN, NANA_P5_MAX] at index q - NANA_P5_MIN */
@@ -145,174 +145,231 @@ static inline int nana_fast_double(uint64_t w, int q, int neg, double *out) {
     return 1;
 }
 
-/* ---- double -> shortest decimal text, for the tape (_tape.pxi) ------------------------------------------
- *
- * nana_fmt_double(d, buf, prefer_short) writes repr(d) into buf (>= 32 bytes) and returns its length, or
- * returns 0 when it cannot prove its answer (the caller then asks PyOS_double_to_string, i.e. David Gay's
- * dtoa, as before). With prefer_short, it returns -1 instead for a float of at most 15-16 significant digits,
- * which the caller's easy path (_tape.pxi) usually writes more cheaply; the caller then asks again without.
- * Needs no GIL. Only where unsigned __int128 exists; elsewhere it always declines.
- *
- * repr(d) is the shortest decimal that reads back as d, the nearest to d among those. For a positive normal
- * d that is not a power of two (those are declined: their rounding interval is lopsided), the interval of
- * reals that read back as d is symmetric about d, so if any decimal with spacing 10**-k reads back as d, the
- * nearest multiple of 10**-k to d does too; and if it does for k, it does for every k' > k (the multiples of
- * 10**-k are multiples of 10**-k'). So: start from a k that gives 15 or 16 significant digits; if
- * round(d * 10**k) * 10**-k reads back as d, step k down while it still does, else step k up until it does
- * (at most 3 steps: 17 significant digits always read back). The k found is the least that reads back, and
- * round(d * 10**k) is repr's digits (trailing zeros cannot remain: they would read back at k - 1).
- *
- * round(d * 10**k) comes from the same table as the reader: with d = m * 2**e2, m * 5**k lies in
- * [m' T, m' T + m') * 2**(e + e2 - 11) (m' = m << 11 < 2**64), so d * 10**k lies in [L, L + 2) * 2**-s with
- * L the top 128 bits of m' T. If no half-integer lies in [L, L + 2] * 2**-s, the nearest integer is
- * determined (and is not a tie); otherwise it declines. "Reads back as d" is decided by nana_fast_double,
- * which is exact or declines (and then this declines).
- */
-#if defined(__SIZEOF_INT128__)
-typedef unsigned __int128 nana_u128;
+/* ---- integers -> decimal text ------------------------------------------------------------------------ */
 
-/* *n = the integer nearest to d * 10**k (d = m * 2**e2, m in [2**52, 2**53)); 0 when not provable. */
-static inline int nana_scaled_round(uint64_t m, int e2, int k, uint64_t *n) {
-    uint64_t thi, tlo, ahi, alo, bhi, blo, mid, top;
-    nana_u128 L, L2, half, q1, q2, r1, r2;
-    long long s;
-    if (k < NANA_P5_MIN || k > NANA_P5_MAX)
-        return 0;
-    thi = nana_p5_hi[k - NANA_P5_MIN];
-    tlo = nana_p5_lo[k - NANA_P5_MIN];
-    nana_mul64(m << 11, tlo, &ahi, &alo);
-    nana_mul64(m << 11, thi, &bhi, &blo);
-    (void)alo;
-    mid = blo + ahi;
-    top = bhi + (mid < blo);
-    L = ((nana_u128)top << 64) | mid;
-    if (L > ~(nana_u128)0 - 2)
-        return 0;
-    L2 = L + 2;
-    s = -((long long)nana_p5_e[k - NANA_P5_MIN] + e2 + k - 11 + 64); /* value = [L, L+2) * 2**-s */
-    if (s < 1 || s > 127)
-        return 0;
-    half = (nana_u128)1 << (s - 1);
-    q1 = L >> s;
-    r1 = L - (q1 << s);
-    q2 = L2 >> s;
-    r2 = L2 - (q2 << s);
-    if (r1 == half)
-        return 0;
-    q1 += r1 > half;
-    q2 += r2 >= half;
-    if (q1 != q2 || q1 > 0xFFFFFFFFFFFFFFFFull)
-        return 0;
-    *n = (uint64_t)q1;
-    return 1;
+static const char nana_digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                          "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                          "8081828384858687888990919293949596979899";
+
+static const uint64_t nana_pow10_u64[20] = {1ull,
+                                            10ull,
+                                            100ull,
+                                            1000ull,
+                                            10000ull,
+                                            100000ull,
+                                            1000000ull,
+                                            10000000ull,
+                                            100000000ull,
+                                            1000000000ull,
+                                            10000000000ull,
+                                            100000000000ull,
+                                            1000000000000ull,
+                                            10000000000000ull,
+                                            100000000000000ull,
+                                            1000000000000000ull,
+                                            10000000000000000ull,
+                                            100000000000000000ull,
+                                            1000000000000000000ull,
+                                            10000000000000000000ull};
+
+/* how many decimal digits n has (1 for 0) */
+static inline int nana_ndigits(uint64_t n) {
+    uint64_t m = n | 1; /* the same digit count */
+    int t = ((64 - nana_clz64(m)) * 1233) >> 12; /* log10(2) ~ 1233 / 4096: t or t + 1 digits */
+    return t - (m < nana_pow10_u64[t]) + 1;
 }
 
-static inline int nana_fmt_double(double d, char *buf, int prefer_short) {
-    uint64_t bits, m, n, n2;
-    int e2, E2, k, k0, fl, len = 0, nd, decpt, i, x;
-    double back;
-    char digits[24];
-    memcpy(&bits, &d, sizeof bits);
-    if (!nana_p5_ready)
-        return 0;
-    E2 = (int)((bits >> 52) & 0x7ff);
-    m = bits & ((1ull << 52) - 1);
-    if (E2 == 0 || E2 == 0x7ff || m == 0)
-        return 0; /* zero, subnormal, not finite, or a power of two */
-    m |= 1ull << 52;
-    e2 = E2 - 1075;          /* d = m * 2**e2 */
-    E2 = e2 + 52;            /* 2**E2 <= |d| < 2**(E2 + 1) */
-    fl = (E2 * 78913) >> 18; /* floor(E2 * log10(2)) <= log10|d|, for |E2| < 1650 */
-    k0 = k = 14 - fl;        /* |d| * 10**k in [10**14, 2 * 10**15]: 15 or 16 significant digits */
-    if (!nana_scaled_round(m, e2, k, &n))
-        return 0;
-    if (!nana_fast_double(n, -k, 0, &back))
-        return 0;
-    if (back == fabs(d)) {
-        /* at most 15-16 digits: fewer may do too */
-        if (prefer_short)
-            return -1; /* the caller's easy path is cheaper for short floats; it calls again if that fails */
-        while (n >= 10) {
-            if (!nana_scaled_round(m, e2, k - 1, &n2))
-                return 0;
-            if (!nana_fast_double(n2, -(k - 1), 0, &back))
-                return 0;
-            if (back != fabs(d))
-                break;
-            n = n2;
-            k--;
-        }
+/* Writes exactly nd digits of n < 10**nd to out[0:nd], from the last: pairs of digits, 8 at a time split off
+ * with one division, so that the dependency chains stay short. Every byte is stored once, where it belongs
+ * (no scratch buffer copied afterwards, whose reads would stall on the small stores). */
+static inline void nana_fmt_digits(char *out, uint64_t n, int nd) {
+    char *p = out + nd;
+    uint32_t m, a, b;
+    while (n >= 100000000u) {
+        uint64_t q = n / 100000000u;
+        m = (uint32_t)(n - q * 100000000u);
+        a = m / 10000;
+        b = m % 10000;
+        memcpy(p - 8, nana_digit_pairs + 2 * (a / 100), 2);
+        memcpy(p - 6, nana_digit_pairs + 2 * (a % 100), 2);
+        memcpy(p - 4, nana_digit_pairs + 2 * (b / 100), 2);
+        memcpy(p - 2, nana_digit_pairs + 2 * (b % 100), 2);
+        p -= 8;
+        n = q;
+    }
+    m = (uint32_t)n;
+    while (p - out >= 2) {
+        p -= 2;
+        memcpy(p, nana_digit_pairs + 2 * (m % 100), 2);
+        m /= 100;
+    }
+    if (p > out)
+        *--p = (char)('0' + m);
+}
+
+/* the decimal digits of n written to out; returns how many (at most 20) */
+static inline int nana_fmt_u64(char *out, uint64_t n) {
+    int nd = nana_ndigits(n);
+    nana_fmt_digits(out, n, nd);
+    return nd;
+}
+
+/* ---- double -> repr text, for the tape's GIL-free render phase (_tape.pxi) ------------------------------
+ *
+ * nana_fmt_repr(d, buf) writes repr(d) of a finite d into buf (>= 32 bytes) and returns its length. It never
+ * declines, so the tape can keep the double itself and write its text without the GIL. Only where unsigned
+ * __int128 exists (NANA_HAVE_SHORTEST); elsewhere the tape formats floats with the GIL (PyOS_double_to_string).
+ *
+ * repr(d) is the shortest decimal that reads back as d (float() rounds half to even), the nearest to d among
+ * those, ties to an even last digit: David Gay's dtoa mode 0. nana_shortest finds it without iterating, as in
+ * R. Giulietti's Schubfach ("The Schubfach way to render doubles", 2020):
+ *
+ * d = c * 2**q. The reals that read back as d form the interval R from (c - 1/2) * 2**q (c - 1/4 when c is a
+ * power of two above the smallest normal: the gap below is half as wide) to (c + 1/2) * 2**q, both ends
+ * included exactly when c is even. Choose k with 10**k <= |R| < 10**(k + 1): R holds at least one multiple of
+ * 10**k and at most one of 10**(k + 1). Scaled by 10**-k and by 4 (so that the decisions below compare with
+ * even integers only), the ends and d are vbl = cbl * 2**q * 10**-k, vbr and vb, with cb = 4c,
+ * cbl = 4c - 2 (or 4c - 1), cbr = 4c + 2. Each is computed rounded to odd (its floor, with the lowest bit set
+ * when it is not an integer), which keeps every comparison with an even integer exact. Then, with
+ * s = floor(vb / 4):
+ *   - if exactly one of the multiples of 10 around s, 10*floor(s/10) and the next, lies in R, it is the
+ *     answer (R holds no shorter decimal: any would be a multiple of 10 too, and R holds at most one);
+ *   - else the answer is s or s + 1 (whichever lies in R, or the nearer to d when both do, ties to even).
+ *
+ * The product: 5**-k ~ T * 2**e with T the floor of 128 bits (the parser's table), and g = T + 1 overshoots
+ * 5**-k * 2**-e by at most 1. For x = cbl, cb or cbr (< 2**55), x * 2**q * 10**-k = cp * g * 2**-128 with
+ * cp = x << h, h = 128 - (k - q - e) (1 <= h <= 4 for every double), up to an excess of at most cp units of
+ * 2**-128 (< 2**-69). So the computed quotient is the floor, and the fraction bits tell integer from not: a
+ * fraction of at most cp units can only be an integer's (by the bound Schubfach relies on, due to Nadezhin: a non-integer x * 2**q * 10**-k is
+ * farther than 2**-64 from every integer for doubles), anything more is not one.
+ *
+ * Checked against repr() on the edges and on 2 * 10**7 random doubles (scripts/check_float_format.py), and
+ * on Hypothesis doubles by the test suite.
+ */
+#if defined(__SIZEOF_INT128__)
+#define NANA_HAVE_SHORTEST 1
+typedef unsigned __int128 nana_u128;
+
+/* cp * g * 2**-128 rounded to odd, g = ghi:glo (see above). The product's top 64 bits are the quotient; the
+ * 128 bits below it are the fraction, at most cp (the excess of g over the exact power) for an integer. */
+static inline uint64_t nana_ro(uint64_t ghi, uint64_t glo, uint64_t cp) {
+    nana_u128 lo = (nana_u128)glo * cp;
+    nana_u128 top = (nana_u128)ghi * cp + (uint64_t)(lo >> 64);
+    return (uint64_t)(top >> 64) | (uint64_t)((uint64_t)top != 0 || (uint64_t)lo > cp);
+}
+
+/* d > 0 finite (given by its bits): *n * 10***e10 is repr's decimal, possibly with trailing zeros in *n */
+static inline void nana_shortest(uint64_t bits, uint64_t *n, int *e10) {
+    uint64_t f = bits & ((1ull << 52) - 1), c, cb, vb, vbl, vbr, lower, upper, s, sp, ghi, glo;
+    int E = (int)(bits >> 52), q, k, i, h, closer, odd, u_in, w_in;
+    if (E == 0) {
+        c = f;
+        q = -1074;
+        closer = 0;
     } else {
-        /* more digits are needed: no k <= k0 reads back, so the first k above k0 that does is the shortest
-           (17 significant digits always read back: k0 + 3 gives at least 18) */
-        do {
-            if (++k > k0 + 3)
-                return 0;
-            if (!nana_scaled_round(m, e2, k, &n))
-                return 0;
-            if (!nana_fast_double(n, -k, 0, &back))
-                return 0;
-        } while (back != fabs(d));
+        c = f | (1ull << 52);
+        q = E - 1075;
+        closer = f == 0 && E > 1;
     }
-    /* the digits of n, trailing zeros dropped (there are none unless n < 10 stopped the loop early) */
-    nd = 0;
-    while (n) {
-        digits[nd++] = (char)('0' + (int)(n % 10));
-        n /= 10;
+    /* k = floor(log10(|R| / 2**q * 2**q)): exact for -1100 <= q <= 1000 (checked against exact arithmetic) */
+    k = closer ? (int)(((int64_t)q * 661971961083LL - 274743187321LL) >> 41) : (int)(((int64_t)q * 78913) >> 18);
+    i = -k - NANA_P5_MIN;
+    glo = nana_p5_lo[i] + 1; /* g = T + 1 */
+    ghi = nana_p5_hi[i] + (glo == 0);
+    h = 128 - (k - q - nana_p5_e[i]); /* 1 <= h <= 4 for every double (checked over all exponents) */
+    cb = c << 2;
+    odd = (int)(c & 1);
+    vb = nana_ro(ghi, glo, cb << h);
+    vbl = nana_ro(ghi, glo, (cb - 2 + (uint64_t)closer) << h);
+    vbr = nana_ro(ghi, glo, (cb + 2) << h);
+    lower = vbl + (uint64_t)odd; /* an end belongs to R only when c is even */
+    upper = vbr - (uint64_t)odd;
+    s = vb >> 2;
+    if (s >= 10) {
+        sp = s / 10;
+        u_in = lower <= 40 * sp;
+        w_in = 40 * sp + 40 <= upper;
+        if (u_in != w_in) {
+            *n = sp + (uint64_t)w_in;
+            *e10 = k + 1;
+            return;
+        }
     }
-    decpt = nd - k; /* d = 0.DIGITS * 10**decpt */
-    i = 0;
-    while (i < nd - 1 && digits[i] == '0')
-        i++;
-    /* digits[] is reversed: digits[nd-1] is the first; drop the i trailing zeros */
-    if (d < 0)
+    u_in = lower <= 4 * s;
+    w_in = 4 * s + 4 <= upper;
+    if (u_in != w_in) {
+        *n = s + (uint64_t)w_in;
+    } else {
+        *n = s + (uint64_t)(vb > 4 * s + 2 || (vb == 4 * s + 2 && (s & 1)));
+    }
+    *e10 = k;
+}
+
+/* repr(d) into buf (room for 32 bytes); returns the length of the text (at most 24) */
+static inline int nana_fmt_repr(double d, char *buf) {
+    uint64_t bits, n;
+    int e10, len = 0, nd, decpt, x;
+    memcpy(&bits, &d, sizeof bits);
+    if (bits >> 63)
         buf[len++] = '-';
-    if (decpt <= -4 || decpt > 16) {
-        buf[len++] = digits[nd - 1];
-        if (nd - 1 > i) {
-            buf[len++] = '.';
-            for (x = nd - 2; x >= i; x--)
-                buf[len++] = digits[x];
+    bits &= ~(1ull << 63);
+    if (bits == 0) {
+        memcpy(buf + len, "0.0", 3);
+        return len + 3;
+    }
+    nana_shortest(bits, &n, &e10);
+    while (n % 10 == 0) { /* n > 0 */
+        n /= 10;
+        e10++;
+    }
+    nd = nana_ndigits(n); /* at most 17 */
+    decpt = nd + e10;     /* d = 0.DIGITS * 10**decpt */
+    if (decpt > 16 || decpt <= -4) {
+        /* D.DDDe+XX: the digits one place right, then the first moved in front of the point */
+        nana_fmt_digits(buf + len + 1, n, nd);
+        buf[len] = buf[len + 1];
+        if (nd > 1) {
+            buf[len + 1] = '.';
+            len += nd + 1;
+        } else {
+            len += 1;
         }
         buf[len++] = 'e';
         x = decpt - 1;
         buf[len++] = x < 0 ? '-' : '+';
         if (x < 0)
             x = -x;
-        if (x >= 100) {
+        if (x >= 100)
             buf[len++] = (char)('0' + x / 100);
-            x %= 100;
-            buf[len++] = (char)('0' + x / 10);
-            buf[len++] = (char)('0' + x % 10);
-        } else {
-            buf[len++] = (char)('0' + x / 10);
-            buf[len++] = (char)('0' + x % 10);
-        }
+        memcpy(buf + len, nana_digit_pairs + 2 * (x % 100), 2);
+        len += 2;
     } else if (decpt <= 0) {
-        buf[len++] = '0';
+        memcpy(buf + len, "0.000", 5); /* "0." and -decpt <= 3 zeros */
+        len += 2 - decpt;
+        nana_fmt_digits(buf + len, n, nd);
+        len += nd;
+    } else if (decpt >= nd) {
+        nana_fmt_digits(buf + len, n, nd);
+        len += nd;
+        for (x = nd; x < decpt; x++)
+            buf[len++] = '0';
         buf[len++] = '.';
-        for (x = 0; x < -decpt; x++)
-            buf[len++] = '0';
-        for (x = nd - 1; x >= i; x--)
-            buf[len++] = digits[x];
+        buf[len++] = '0';
     } else {
-        for (x = nd - 1; x >= i || nd - 1 - x < decpt; x--) {
-            if (nd - 1 - x == decpt)
-                buf[len++] = '.';
-            buf[len++] = x >= 0 ? digits[x] : '0';
-        }
-        if (nd - i <= decpt) {
-            buf[len++] = '.';
-            buf[len++] = '0';
-        }
+        /* the digits one place right, then those before the point moved back into place */
+        nana_fmt_digits(buf + len + 1, n, nd);
+        for (x = 0; x < decpt; x++)
+            buf[len + x] = buf[len + x + 1];
+        buf[len + decpt] = '.';
+        len += nd + 1;
     }
     return len;
 }
 #else
-static inline int nana_fmt_double(double d, char *buf, int prefer_short) {
+#define NANA_HAVE_SHORTEST 0
+static inline int nana_fmt_repr(double d, char *buf) {
     (void)d;
     (void)buf;
-    (void)prefer_short;
     return 0;
 }
 #endif

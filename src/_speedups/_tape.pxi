@@ -11,7 +11,10 @@
 #   TAPE_INT       -              v.i  (int64)          -2**63 .. 2**63-1
 #   TAPE_UINT      -              v.u  (uint64)         2**63 .. 2**64-1
 #   TAPE_NUM       text length    v.off (in t.pool)     a number already written as text with the GIL:
-#                                                       repr(float), or int.__repr__ of an int subclass
+#                                                       int.__repr__ of an int subclass, or repr(float) where
+#                                                       nana_fmt_repr is not available
+#   TAPE_FLOAT     -              v.d  (double)         a finite float, written as repr() writes it by the
+#                                                       GIL-free render phase (nana_fmt_repr, _numparse.h)
 #   TAPE_STR       UTF-8 length   v.off (in t.pool)     a string of at most TAPE_COPY_MAX bytes, copied
 #   TAPE_KEY       UTF-8 length   v.off (in t.pool)     a dict key (copied); its value's records follow
 #   TAPE_STR_REF   -              v.off (in t.refs)     a longer string, read in place: see TapeRef
@@ -44,7 +47,7 @@ from cpython.float cimport PyFloat_AS_DOUBLE
 from cpython.long cimport PyLong_AsUnsignedLongLong
 from cpython.mem cimport PyMem_Free
 from cpython.ref cimport Py_INCREF, Py_XDECREF, PyObject
-from libc.math cimport fabs, floor, isfinite, signbit
+from libc.math cimport isfinite
 from libc.stdlib cimport free, malloc, realloc
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy, memset, strlen
@@ -58,6 +61,11 @@ cdef extern from "Python.h":
     int _TAPE_DTSF_ADD_DOT_0 "Py_DTSF_ADD_DOT_0"
     const Py_ssize_t _TAPE_SSIZE_MAX "PY_SSIZE_T_MAX"
 
+cdef extern from "_numparse.h" nogil:
+    const int NANA_HAVE_SHORTEST
+    int nana_fmt_repr(double d, char *buf)
+    int nana_fmt_u64(char *out, uint64_t n)
+
 
 cdef enum:
     TAPE_MAX_DEPTH = 255
@@ -68,6 +76,7 @@ cdef enum:
     TAPE_INT
     TAPE_UINT
     TAPE_NUM
+    TAPE_FLOAT
     TAPE_STR
     TAPE_KEY
     TAPE_STR_REF
@@ -100,6 +109,7 @@ _tape_switch_point = eval("lambda: None")
 
 ctypedef union TapeVal:
     const char *s
+    double d
     long long i
     unsigned long long u
     Py_ssize_t off
@@ -205,18 +215,8 @@ cdef inline int _tapebuf_reserve(TapeBuf *b, Py_ssize_t extra) noexcept nogil:
 # ---------------------------------------------------------------------------------------------------------
 # Rendering (no GIL)
 
-@cython.cdivision(True)
 cdef inline Py_ssize_t _tape_fmt_u64(char *out, unsigned long long u) noexcept nogil:
-    cdef char tmp[20]
-    cdef int i = 20
-    while True:
-        i -= 1
-        tmp[i] = <char>(48 + <int>(u % 10))
-        u = u // 10
-        if u == 0:
-            break
-    memcpy(out, tmp + i, <size_t>(20 - i))
-    return 20 - i
+    return nana_fmt_u64(out, u)
 
 
 cdef inline bint _tape_word_has_escape(uint64_t w) noexcept nogil:
@@ -313,8 +313,8 @@ cdef int _tape_render_value(Tape *t, TapeBuf *b) noexcept nogil:
         r = &t.recs[i]
         kind = r.kind
         i += 1
-        # 24 bytes: a comma plus the longest fixed-size item (an int, a bracket, a literal)
-        if _tapebuf_reserve(b, 24) != TAPE_OK:
+        # 32 bytes: a comma plus the longest fixed-size item (a float's 24 characters, an int, a literal)
+        if _tapebuf_reserve(b, 32) != TAPE_OK:
             return TAPE_NOMEM
         if kind == TAPE_END_LIST or kind == TAPE_END_DICT:
             b.data[b.len] = 93 if kind == TAPE_END_LIST else 125
@@ -338,6 +338,8 @@ cdef int _tape_render_value(Tape *t, TapeBuf *b) noexcept nogil:
                     b.len += _tape_fmt_u64(b.data + b.len, 0ULL - <unsigned long long>r.v.i)
                 else:
                     b.len += _tape_fmt_u64(b.data + b.len, <unsigned long long>r.v.i)
+            elif kind == TAPE_FLOAT:
+                b.len += nana_fmt_repr(r.v.d, b.data + b.len)
             elif kind == TAPE_UINT:
                 b.len += _tape_fmt_u64(b.data + b.len, r.v.u)
             elif kind == TAPE_NUM:
@@ -546,79 +548,20 @@ cdef int _tape_add_num_text(Tape *t, const char *s, Py_ssize_t n) except -1:
     return 0
 
 
-cdef extern from "_numparse.h" nogil:
-    int nana_fmt_double(double d, char *buf, int prefer_short)
-
-
-# float.__repr__ is David Gay's shortest round-trip text ("short" float_repr_style, every supported platform).
-cdef bint _tape_short_float_repr = __import__("sys").float_repr_style == "short"
-
-
-@cython.cdivision(True)
-cdef Py_ssize_t _tape_fmt_float_fast(char *buf, double d) noexcept nogil:
-    # Writes repr(d) to buf (>= 32 bytes) for the common easy cases and returns its length; 0 if not handled.
-    cdef double a = fabs(d)
-    cdef double p = 1.0
-    cdef double m
-    cdef unsigned long long q = 1, mi, ip, fp
-    cdef Py_ssize_t n = 0, j
-    cdef int k
-    if a < 9007199254740992.0 and a == floor(a):
-        # integral below 2**53: repr is the integer's digits and ".0"
-        if d < 0 or (d == 0 and signbit(d)):
-            buf[0] = 45
-            n = 1
-        n += _tape_fmt_u64(buf + n, <unsigned long long>a)
-        buf[n] = 46
-        buf[n + 1] = 48
-        return n + 2
-    if not _tape_short_float_repr or a < 1e-3 or a >= 1e14:
-        return 0
-    # The shortest round-trip text has the fewest fraction digits k such that some integer m makes m / 10**k
-    # read back as a. While a * 10**k < 2**50 the values that read back as a span less than 1/4 after scaling,
-    # so at most one m qualifies and it is round(a * 10**k) despite the rounding of the product; m / 10**k in
-    # floating point is exactly the correctly rounded reading of that text.
-    for k in range(1, 18):
-        p *= 10.0
-        q *= 10
-        m = a * p
-        if m >= 1125899906842624.0:
-            return 0
-        m = floor(m + 0.5)
-        if m / p == a:
-            mi = <unsigned long long>m
-            ip = mi // q
-            fp = mi % q
-            if d < 0:
-                buf[0] = 45
-                n = 1
-            n += _tape_fmt_u64(buf + n, ip)
-            buf[n] = 46
-            n += 1
-            for j in range(n + k - 1, n - 1, -1):
-                buf[j] = <char>(48 + <int>(fp % 10))
-                fp = fp // 10
-            return n + k
-    return 0
+# float.__repr__ is David Gay's shortest round-trip text ("short" float_repr_style, every supported platform);
+# nana_fmt_repr writes the same text without the GIL where the compiler has 128-bit integers.
+cdef bint _tape_floats_nogil = NANA_HAVE_SHORTEST and __import__("sys").float_repr_style == "short"
 
 
 cdef int _tape_add_float(Tape *t, double d) except -1:
     # Exactly float.__repr__ (the caller has checked that d is finite).
-    cdef char buf[32]
-    cdef Py_ssize_t n = 0
+    cdef TapeRec *r
     cdef char *s
-    if _tape_short_float_repr and not (fabs(d) < 9007199254740992.0 and d == floor(d)):
-        # The shortest round trip, proven or declined (_numparse.h); floats of at most 15-16 digits are
-        # handed to the easy path first (-1), and back if it cannot write them.
-        n = nana_fmt_double(d, buf, 1)
-        if n < 0:
-            n = _tape_fmt_float_fast(buf, d)
-            if n == 0:
-                n = nana_fmt_double(d, buf, 0)
-    else:
-        n = _tape_fmt_float_fast(buf, d)
-    if n > 0:
-        return _tape_add_num_text(t, buf, n)
+    if _tape_floats_nogil:
+        r = _tape_add(t, TAPE_FLOAT)
+        r.v.d = d
+        t.hint += 20
+        return 0
     s = _tape_dtoa(d, b'r', 0, _TAPE_DTSF_ADD_DOT_0, NULL)
     if s == NULL:
         raise MemoryError()
