@@ -145,6 +145,32 @@ static inline int nana_fast_double(uint64_t w, int q, int neg, double *out) {
     return 1;
 }
 
+/* ---- eight digits at a time, for the parser ---------------------------------------------------------- */
+
+static inline uint64_t nana_load8(const unsigned char *p) { /* little-endian, as the tricks below want */
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x);
+#endif
+    return x;
+}
+
+/* whether all 8 bytes of x are ASCII digits: each byte's high nibble is 3, and adding 6 keeps it 3 */
+static inline int nana_all_digits8(uint64_t x) {
+    return ((x & 0xF0F0F0F0F0F0F0F0ull) | (((x + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) ==
+           0x3333333333333333ull;
+}
+
+/* the value of 8 ASCII digits (the first in the low byte): pairs, then quads, then the whole, by multiplies */
+static inline uint32_t nana_parse8(uint64_t x) {
+    x -= 0x3030303030303030ull;
+    x = (x * 10) + (x >> 8); /* each even byte: 2-digit value */
+    x = (((x & 0x000000FF000000FFull) * (100 + (1000000ull << 32))) +
+         (((x >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32)))) >> 32;
+    return (uint32_t)x;
+}
+
 /* ---- integers -> decimal text ------------------------------------------------------------------------ */
 
 static const char nana_digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"

@@ -23,7 +23,7 @@ from cpython.float cimport PyFloat_FromDouble
 from cpython.long cimport PyLong_FromLongLong, PyLong_FromUnsignedLongLong
 from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_GET_LENGTH
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcmp, memcpy
 
@@ -39,6 +39,9 @@ cdef extern from "_numparse.h" nogil:
     void nana_p5_set(int q, uint64_t hi, uint64_t lo, int e)
     void nana_p5_done()
     int nana_fast_double(uint64_t w, int q, int neg, double *out)
+    uint64_t nana_load8(const unsigned char *p)
+    int nana_all_digits8(uint64_t x)
+    uint32_t nana_parse8(uint64_t x)
 
 
 cdef _parse_init_pow5():
@@ -277,61 +280,17 @@ cdef object _parse_key(const unsigned char *data, Py_ssize_t n):
     return s
 
 
-cdef bint _parse_float_fast(const unsigned char *p, const unsigned char *end, double *out) noexcept nogil:
-    # The double of the float text [p, end) (already checked to be a JSON number) by _numparse.h; False when
-    # it has more than 19 significant digits, an exponent of more than 5 digits, or _numparse.h declines.
-    cdef uint64_t w = 0
-    cdef int nd = 0, q = 0, e = 0
-    cdef bint neg = False, point = False, eneg = False
-    cdef int edigits = 0
-    cdef unsigned char c
-    if p[0] == 45:
-        neg = True
-        p += 1
-    while p < end:
-        c = p[0]
-        if c == 46:  # .
-            point = True
-        elif c == 101 or c == 69:  # e E
-            break
-        elif nd == 0 and c == 48:  # a leading zero
-            if point:
-                q -= 1
-        else:
-            if nd == 19:
-                return False
-            w = w * 10 + (c - 48)
-            nd += 1
-            if point:
-                q -= 1
-        p += 1
-    if p < end:  # the exponent
-        p += 1
-        if p[0] == 45:
-            eneg = True
-            p += 1
-        elif p[0] == 43:
-            p += 1
-        while p < end and p[0] == 48:
-            p += 1
-        while p < end:
-            if edigits == 5:
-                return False
-            e = e * 10 + (p[0] - 48)
-            edigits += 1
-            p += 1
-        q = q - e if eneg else q + e
-    return nana_fast_double(w, q, neg, out) != 0
-
-
 cdef object _parse_number(Parser *ps):
+    # One pass: validates the JSON number and gathers its significant digits w (at most 19) and its decimal
+    # exponent q, so that a float is w * 10**q; _numparse.h turns that into the double, or declines and the
+    # text goes to PyOS_string_to_double (as does a float with more than 19 significant digits).
     cdef const unsigned char *p = ps.p
     cdef const unsigned char *start = p
     cdef const unsigned char *end = ps.end
-    cdef const unsigned char *q
-    cdef bint neg = False, is_float = False
-    cdef uint64_t v = 0
-    cdef int digits = 0
+    cdef bint neg = False, is_float = False, exact = True, eneg = False
+    cdef uint64_t w = 0
+    cdef int digits = 0, q = 0, e = 0
+    cdef unsigned int c
     cdef char text[PARSE_NUM_MAX + 1]
     cdef double d
     if p[0] == 45:  # -
@@ -344,43 +303,69 @@ cdef object _parse_number(Parser *ps):
     else:
         while p < end and _parse_digit(p[0]):
             if digits < PARSE_INT_DIGITS:
-                v = v * 10 + (p[0] - 48)
+                w = w * 10 + (p[0] - 48)
             digits += 1
             p += 1
     if p < end and p[0] == 46:  # .
         if end - p < 2 or not _parse_digit(p[1]):
             return _parse_give_up(ps)
         is_float = True
-        p += 2
+        p += 1
+        if digits > PARSE_INT_DIGITS:
+            exact = False
+        if w == 0:
+            while p < end and p[0] == 48:  # leading zeros of the fraction: not significant
+                q -= 1
+                p += 1
+        # eight digits at a time while they fit in the 19 that w holds
+        while digits <= PARSE_INT_DIGITS - 8 and end - p >= 8 and nana_all_digits8(nana_load8(p)):
+            w = w * 100000000 + nana_parse8(nana_load8(p))
+            digits += 8
+            q -= 8
+            p += 8
         while p < end and _parse_digit(p[0]):
+            c = p[0] - 48
+            if w == 0 and c == 0:
+                q -= 1  # a leading zero of the fraction: not significant
+            elif digits < PARSE_INT_DIGITS:
+                w = w * 10 + c
+                digits += 1
+                q -= 1
+            else:
+                exact = False
             p += 1
+    elif digits > PARSE_INT_DIGITS:
+        exact = False  # a long integer part, of an int or of a float with an exponent
     if p < end and (p[0] == 101 or p[0] == 69):  # e E
-        q = p + 1
-        if q < end and (q[0] == 43 or q[0] == 45):
-            q += 1
-        if q >= end or not _parse_digit(q[0]):
+        p += 1
+        if p < end and (p[0] == 43 or p[0] == 45):
+            eneg = p[0] == 45
+            p += 1
+        if p >= end or not _parse_digit(p[0]):
             return _parse_give_up(ps)
         is_float = True
-        p = q + 1
         while p < end and _parse_digit(p[0]):
+            if e < 100000:
+                e = e * 10 + (p[0] - 48)
             p += 1
+        q = q - e if eneg else q + e
     ps.p = p
     if is_float:
-        if _parse_float_fast(start, p, &d):
+        if exact and e < 100000 and nana_fast_double(w, q, neg, &d):
             return PyFloat_FromDouble(d)
         if p - start > PARSE_NUM_MAX:
             return _parse_give_up(ps)
         memcpy(text, start, <size_t>(p - start))
         text[p - start] = 0
         return PyFloat_FromDouble(_parse_strtod(text, NULL, NULL))
-    if digits > PARSE_INT_DIGITS:
+    if not exact:
         return _parse_give_up(ps)
     if not neg:
-        return PyLong_FromUnsignedLongLong(v)
-    if v == 0:
+        return PyLong_FromUnsignedLongLong(w)
+    if w == 0:
         return 0
-    if v <= 9223372036854775808ULL:
-        return PyLong_FromLongLong(-<long long>(v - 1) - 1)
+    if w <= 9223372036854775808ULL:
+        return PyLong_FromLongLong(-<long long>(w - 1) - 1)
     return _parse_give_up(ps)
 
 
