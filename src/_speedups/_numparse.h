@@ -171,6 +171,34 @@ static inline uint32_t nana_parse8(uint64_t x) {
     return (uint32_t)x;
 }
 
+/* ---- JSON strings, eight bytes at a time (the writer in _tape.pxi, the parser in _parse.pxi) -------------
+ *
+ * nana_special8(x): for the 8 bytes of x (the first in the low byte), a mask whose lowest set bit is the high
+ * bit of the first byte that is '"', '\\' or below 0x20 (what a JSON string must escape), 0 when none is.
+ * Each test is the classic "byte below n" borrow trick; a borrow only ever flags bytes above a true hit, so
+ * the lowest set bit is exact. Bytes of 0x80 and above (UTF-8) are never flagged.
+ */
+static inline uint64_t nana_special8(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * 0x22); /* '"' becomes 0 */
+    uint64_t b = x ^ (ones * 0x5C); /* '\\' becomes 0 */
+    return (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+}
+
+/* the index (0-7) of the byte whose high bit is the lowest set bit of m != 0 */
+static inline int nana_first_byte(uint64_t m) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(m) >> 3;
+#else
+    int i = 0;
+    while (!(m & 0x80)) {
+        m >>= 8;
+        i++;
+    }
+    return i;
+#endif
+}
+
 /* ---- integers -> decimal text ------------------------------------------------------------------------ */
 
 static const char nana_digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"

@@ -39,7 +39,6 @@ cdef extern from "_numparse.h" nogil:
     void nana_p5_set(int q, uint64_t hi, uint64_t lo, int e)
     void nana_p5_done()
     int nana_fast_double(uint64_t w, int q, int neg, double *out)
-    uint64_t nana_load8(const unsigned char *p)
     int nana_all_digits8(uint64_t x)
     uint32_t nana_parse8(uint64_t x)
 
@@ -152,6 +151,8 @@ cdef object _parse_escaped(Parser *ps, const unsigned char *start, const unsigne
     cdef Py_ssize_t n = p - start
     cdef unsigned char c
     cdef unsigned int cp, low
+    cdef uint64_t x, m
+    cdef int k
     cdef void *grown
     # Decoding never makes a string longer (an escape of 2, 6 or 12 bytes gives 1 to 4 bytes of UTF-8).
     if ps.cap < end - start:
@@ -162,6 +163,20 @@ cdef object _parse_escaped(Parser *ps, const unsigned char *start, const unsigne
         ps.cap = end - start
     memcpy(ps.buf, start, <size_t>n)
     while p < end:
+        # plain bytes 8 at a time (n + 8 <= p - start + 8 <= the buffer's size: see above)
+        while end - p >= 8:
+            x = nana_load8(p)
+            memcpy(ps.buf + n, p, 8)
+            m = nana_special8(x)
+            if m:
+                k = nana_first_byte(m)
+                n += k
+                p += k
+                break
+            n += 8
+            p += 8
+        if p >= end:
+            break
         c = p[0]
         if c == 34:  # "
             ps.p = p + 1
@@ -221,7 +236,21 @@ cdef object _parse_string(Parser *ps, bint key):
     cdef const unsigned char *start = ps.p
     cdef const unsigned char *p = ps.p
     cdef const unsigned char *end = ps.end
+    cdef int k
     cdef unsigned char c, high = 0
+    cdef uint64_t x, m, high8 = 0
+    while end - p >= 8:  # 8 bytes at a time up to the first special byte, noting any non-ASCII byte
+        x = nana_load8(p)
+        m = nana_special8(x)
+        if m:
+            k = nana_first_byte(m)
+            high8 |= x & ((<uint64_t>1 << (8 * k)) - 1)  # the bytes before it (none when k == 0)
+            p += k
+            break
+        high8 |= x
+        p += 8
+    if high8 & 0x8080808080808080ULL:
+        high = 0x80
     while p < end:
         c = p[0]
         if c == 34:

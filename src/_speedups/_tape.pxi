@@ -65,6 +65,9 @@ cdef extern from "_numparse.h" nogil:
     const int NANA_HAVE_SHORTEST
     int nana_fmt_repr(double d, char *buf)
     int nana_fmt_u64(char *out, uint64_t n)
+    uint64_t nana_load8(const unsigned char *p)
+    uint64_t nana_special8(uint64_t x)
+    int nana_first_byte(uint64_t m)
 
 
 cdef enum:
@@ -219,15 +222,6 @@ cdef inline Py_ssize_t _tape_fmt_u64(char *out, unsigned long long u) noexcept n
     return nana_fmt_u64(out, u)
 
 
-cdef inline bint _tape_word_has_escape(uint64_t w) noexcept nogil:
-    # whether any of the 8 bytes of w is < 0x20, '"' or '\\' (exact: no false negatives or positives)
-    cdef uint64_t lo = 0x0101010101010101ULL
-    cdef uint64_t hi = 0x8080808080808080ULL
-    cdef uint64_t q = w ^ (lo * 34)
-    cdef uint64_t b = w ^ (lo * 92)
-    return (((w - lo * 0x20) & ~w) | ((q - lo) & ~q) | ((b - lo) & ~b)) & hi != 0
-
-
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef int _tape_write_str(TapeBuf *b, const char *s, Py_ssize_t n, bint key) noexcept nogil:
@@ -235,25 +229,28 @@ cdef int _tape_write_str(TapeBuf *b, const char *s, Py_ssize_t n, bint key) noex
     cdef Py_ssize_t i = 0, start = 0
     cdef unsigned char c
     cdef char *o
-    cdef uint64_t w
+    cdef uint64_t m
     if _tapebuf_reserve(b, n + 3) != TAPE_OK:
         return TAPE_NOMEM
     b.data[b.len] = 34
     b.len += 1
     while True:
-        # 8 bytes at a time while there is nothing to escape, then byte by byte
+        # the next byte to escape: 8 bytes at a time, then the last few one by one
         while i + 8 <= n:
-            memcpy(&w, s + i, 8)
-            if _tape_word_has_escape(w):
+            m = nana_special8(nana_load8(<const unsigned char *>s + i))
+            if m:
+                i += nana_first_byte(m)
                 break
             i += 8
-        while i < n:
-            c = <unsigned char>s[i]
-            if c < 0x20 or c == 34 or c == 92:
-                break
-            i += 1
+        else:
+            while i < n:
+                c = <unsigned char>s[i]
+                if c < 0x20 or c == 34 or c == 92:
+                    break
+                i += 1
         if i >= n:
             break
+        c = <unsigned char>s[i]
         if _tapebuf_reserve(b, n - start + 8) != TAPE_OK:
             return TAPE_NOMEM
         o = b.data + b.len
