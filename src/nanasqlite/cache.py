@@ -55,8 +55,10 @@ class Raw:
 
 class CachePolicy(Protocol):
     hot: dict[str, Any]
-    #: key -> undecoded text (``None`` for SQL NULL), swapped into ``hot`` by a first read; ``None``: no such dict.
-    raw: dict[str, str | None] | None
+
+    @property
+    def raw(self) -> dict[str, str | None] | None:
+        """key -> undecoded text (``None`` for SQL NULL), swapped into ``hot`` by a first read; or ``None``."""
 
     def lookup(self, key: str) -> Any:
         """A decoded value, a ``Raw``, ``ABSENT`` or ``MISS``."""
