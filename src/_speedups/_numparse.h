@@ -199,6 +199,20 @@ static inline int nana_first_byte(uint64_t m) {
 #endif
 }
 
+#if (defined(__SSE2__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include <emmintrin.h>
+#define NANA_SSE2 1
+/* nana_special8 for 16 bytes: bit k set when byte k is '"', '\\' or below 0x20 */
+static inline unsigned nana_special16(__m128i v) {
+    __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+    __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    __m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_or_si128(q, b)));
+}
+#else
+#define NANA_SSE2 0
+#endif
+
 /* Write byte c (one that nana_special8 flags) escaped as json's encoder does: \" \\ \b \t \n \f \r, or \u00xx
  * (lowercase hex) for the other control characters. Returns the bytes written (2 or 6). */
 static inline int nana_escape_byte(char *o, unsigned char c) {
@@ -223,7 +237,7 @@ static inline int nana_escape_byte(char *o, unsigned char c) {
 
 /*
  * The body of a JSON string for the n UTF-8 bytes at s, escaped, written at *o (the caller writes the quotes).
- * The output has room for `room` bytes at *o; it must hold n + 16 at least. Plain bytes are copied 8 at a time
+ * The output has room for `room` bytes at *o; it must hold n + 16 at least. Plain bytes are copied 16 (SSE2) or 8 at a time
  * while they are scanned (the store runs ahead of the scan: the bytes after an escape are written again), so a
  * text with an escape every few dozen bytes costs no call per run. Returns 0, or -1 when the room runs out
  * (an escape grows the text): *o and *i then say where to go on once the caller has made more room.
@@ -234,6 +248,22 @@ static inline int nana_escape_str(char **op, size_t room, const unsigned char *s
     for (;;) {
         unsigned char c;
         for (;;) {
+#if NANA_SSE2
+            if (i + 16 <= n) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+                _mm_storeu_si128((__m128i *)o, v);
+                unsigned m16 = nana_special16(v);
+                if (m16) {
+                    int k = __builtin_ctz(m16);
+                    i += (size_t)k;
+                    o += k;
+                    break;
+                }
+                i += 16;
+                o += 16;
+                continue;
+            }
+#endif
             if (i + 8 > n) {
                 while (i < n && (c = s[i]) >= 0x20 && c != '"' && c != '\\') *o++ = (char)s[i++];
                 break;
