@@ -511,7 +511,7 @@ def put_many(connection, str sql, keys, values, bint texts=True, *, gate=None):
             return None
         out = PyList_New(n)
         for i in range(n):
-            text = PyUnicode_DecodeUTF8(arena.data + offsets[i], offsets[i + 1] - offsets[i], NULL)
+            text = tape_text(arena.data + offsets[i], offsets[i + 1] - offsets[i], NULL)
             Py_INCREF(text)
             PyList_SET_ITEM(out, i, text)
             if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
@@ -547,7 +547,7 @@ def delete_many(connection, str sql, keys, *, gate=None):
 cdef object _text(nb_arena *a, size_t i):
     if a.len[i] < 0:
         return None
-    return PyUnicode_DecodeUTF8(a.data + a.off[i], <Py_ssize_t>a.len[i], "replace")
+    return tape_text(a.data + a.off[i], <Py_ssize_t>a.len[i], "replace")
 
 
 cdef void _collect_rows(sqlite3 *db, sqlite3_stmt *stmt, nb_arena *a, nb_status *st) noexcept nogil:

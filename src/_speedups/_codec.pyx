@@ -7,7 +7,7 @@ it; big batches and big values are rendered with the GIL released. The module ke
 
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
-from cpython.unicode cimport PyUnicode_DecodeUTF8, PyUnicode_GET_LENGTH, PyUnicode_READ_CHAR
+from cpython.unicode cimport PyUnicode_GET_LENGTH, PyUnicode_READ_CHAR
 
 include "_tape.pxi"
 include "_parse.pxi"
@@ -51,7 +51,7 @@ def dumps(value):
                 rc = tape_render_next(&t, &b)
         if rc != TAPE_OK:
             raise MemoryError()
-        return PyUnicode_DecodeUTF8(b.data, b.len, NULL)
+        return tape_text(b.data, b.len, NULL)
     finally:
         tape_free(&t)
         tapebuf_free(&b)
@@ -103,7 +103,7 @@ cdef Py_ssize_t _flush(Tape *t, TapeBuf *b, Py_ssize_t *offsets, list out, Py_ss
     if rc != TAPE_OK:
         raise MemoryError()
     for i in range(n):
-        text = PyUnicode_DecodeUTF8(b.data + offsets[i], offsets[i + 1] - offsets[i], NULL)
+        text = tape_text(b.data + offsets[i], offsets[i + 1] - offsets[i], NULL)
         if done + i < len(out):
             Py_INCREF(text)
             PyList_SET_ITEM(out, done + i, text)

@@ -213,6 +213,34 @@ static inline unsigned nana_special16(__m128i v) {
 #define NANA_SSE2 0
 #endif
 
+/* whether the n bytes at p are all ASCII (below 0x80) */
+static inline int nana_is_ascii(const char *p, size_t n) {
+    size_t i = 0;
+#if NANA_SSE2
+    __m128i acc = _mm_setzero_si128();
+    for (; i + 64 <= n; i += 64) {
+        acc = _mm_or_si128(acc, _mm_or_si128(_mm_loadu_si128((const __m128i *)(p + i)),
+                                             _mm_loadu_si128((const __m128i *)(p + i + 16))));
+        acc = _mm_or_si128(acc, _mm_or_si128(_mm_loadu_si128((const __m128i *)(p + i + 32)),
+                                             _mm_loadu_si128((const __m128i *)(p + i + 48))));
+        if (_mm_movemask_epi8(acc))
+            return 0;
+    }
+    for (; i + 16 <= n; i += 16)
+        acc = _mm_or_si128(acc, _mm_loadu_si128((const __m128i *)(p + i)));
+    if (_mm_movemask_epi8(acc))
+        return 0;
+#endif
+    uint64_t w = 0, x;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, p + i, 8);
+        w |= x;
+    }
+    for (; i < n; i++)
+        w |= (unsigned char)p[i];
+    return (w & 0x8080808080808080ull) == 0;
+}
+
 /* Write byte c (one that nana_special8 flags) escaped as json's encoder does: \" \\ \b \t \n \f \r, or \u00xx
  * (lowercase hex) for the other control characters. Returns the bytes written (2 or 6). */
 static inline int nana_escape_byte(char *o, unsigned char c) {
@@ -329,32 +357,65 @@ static inline int nana_ndigits(uint64_t n) {
     return t - (m < nana_pow10_u64[t]) + 1;
 }
 
-/* Writes exactly nd digits of n < 10**nd to out[0:nd], from the last: pairs of digits, 8 at a time split off
- * with one division, so that the dependency chains stay short. Every byte is stored once, where it belongs
- * (no scratch buffer copied afterwards, whose reads would stall on the small stores). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define NANA_SWAR_DIGITS 0
+#else
+#define NANA_SWAR_DIGITS 1
+/* The 8 decimal digits of v < 10**8 as 8 ASCII bytes, the first digit in the low byte (a little-endian store
+ * writes them in order). Split in lanes, all at once: v into two 4-digit halves (32-bit lanes), each into
+ * two 2-digit quarters (16-bit lanes: w / 100 as w * 5243 >> 19, exact below 43699), each into two digits
+ * (8-bit lanes: w / 10 as w * 103 >> 10, exact below 179). No product spills into the next lane. */
+static inline uint64_t nana_swar8(uint32_t v) {
+    uint64_t x = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
+    uint64_t q = ((x * 5243) >> 19) & 0x0000007F0000007Full;
+    x = q | ((x - q * 100) << 16);
+    q = ((x * 103) >> 10) & 0x000F000F000F000Full;
+    x = q | ((x - q * 10) << 8);
+    return x | 0x3030303030303030ull;
+}
+
+/* the last k (1-8) digits of v < 10**8, stored at out[0:k] by one 8-byte store (out[k:8] gets NULs) */
+static inline void nana_put_digits(char *out, uint32_t v, int k) {
+    uint64_t x = nana_swar8(v) >> (8 * (8 - k));
+    memcpy(out, &x, 8);
+}
+#endif
+
+/* Writes exactly nd digits of n < 10**nd to out[0:nd]. With NANA_SWAR_DIGITS, blocks of 8 digits are made in
+ * registers and stored whole, the leading block first, so the block after it overwrites its spare bytes: it may
+ * write up to 8 bytes at out even when nd < 8 (callers have 32 bytes of room). Otherwise pairs of digits are
+ * stored from the last. */
 static inline void nana_fmt_digits(char *out, uint64_t n, int nd) {
+#if NANA_SWAR_DIGITS
+    if (nd > 16) {
+        uint64_t hi = n / 10000000000000000ull, rest = n - hi * 10000000000000000ull;
+        uint32_t mid = (uint32_t)(rest / 100000000u);
+        if (nd == 17) /* the common case of a float's 17 digits */
+            out[0] = (char)('0' + hi);
+        else
+            nana_put_digits(out, (uint32_t)hi, nd - 16);
+        nana_put_digits(out + nd - 16, mid, 8);
+        nana_put_digits(out + nd - 8, (uint32_t)(rest - (uint64_t)mid * 100000000u), 8);
+    } else if (nd > 8) {
+        uint32_t hi = (uint32_t)(n / 100000000u);
+        nana_put_digits(out, hi, nd - 8);
+        nana_put_digits(out + nd - 8, (uint32_t)(n - (uint64_t)hi * 100000000u), 8);
+    } else {
+        nana_put_digits(out, (uint32_t)n, nd);
+    }
+#else
     char *p = out + nd;
-    uint32_t m, a, b;
-    while (n >= 100000000u) {
-        uint64_t q = n / 100000000u;
-        m = (uint32_t)(n - q * 100000000u);
-        a = m / 10000;
-        b = m % 10000;
-        memcpy(p - 8, nana_digit_pairs + 2 * (a / 100), 2);
-        memcpy(p - 6, nana_digit_pairs + 2 * (a % 100), 2);
-        memcpy(p - 4, nana_digit_pairs + 2 * (b / 100), 2);
-        memcpy(p - 2, nana_digit_pairs + 2 * (b % 100), 2);
-        p -= 8;
+    uint32_t m;
+    while (p - out >= 2) {
+        uint64_t q = n / 100;
+        p -= 2;
+        memcpy(p, nana_digit_pairs + 2 * (n - q * 100), 2);
         n = q;
     }
     m = (uint32_t)n;
-    while (p - out >= 2) {
-        p -= 2;
-        memcpy(p, nana_digit_pairs + 2 * (m % 100), 2);
-        m /= 100;
-    }
     if (p > out)
         *--p = (char)('0' + m);
+#endif
 }
 
 /* the decimal digits of n written to out; returns how many (at most 20) */

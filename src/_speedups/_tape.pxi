@@ -56,6 +56,16 @@ cdef extern from "Python.h":
     # Declared here (aliased) without Cython's automatic error check: a NULL return is inspected by hand.
     const char *_tape_utf8 "PyUnicode_AsUTF8AndSize"(object, Py_ssize_t *)
     long long _tape_as_i64 "PyLong_AsLongLongAndOverflow"(object, int *) except? -1
+    object _tape_new_str "PyUnicode_New"(Py_ssize_t, Py_UCS4)
+    void *_tape_str_data "PyUnicode_DATA"(object)
+    object _tape_decode_utf8 "PyUnicode_DecodeUTF8"(const char *, Py_ssize_t, const char *)
+    # On borrowed items of a list or tuple, which no Python code runs between reading and using
+    bint _tape_is_float "PyFloat_CheckExact"(PyObject *)
+    double _tape_float_value "PyFloat_AS_DOUBLE"(PyObject *)
+    Py_ssize_t _tape_list_size "PyList_GET_SIZE"(object)
+    PyObject *_tape_list_item "PyList_GET_ITEM"(object, Py_ssize_t)
+    Py_ssize_t _tape_tuple_size "PyTuple_GET_SIZE"(object)
+    PyObject *_tape_tuple_item "PyTuple_GET_ITEM"(object, Py_ssize_t)
     char *_tape_dtoa "PyOS_double_to_string"(double, char, int, int, int *)
     Py_ssize_t _tape_dict_size "PyDict_GET_SIZE"(object)
     int _TAPE_DTSF_ADD_DOT_0 "Py_DTSF_ADD_DOT_0"
@@ -69,6 +79,7 @@ cdef extern from "_numparse.h" nogil:
     uint64_t nana_special8(uint64_t x)
     int nana_first_byte(uint64_t m)
     int nana_escape_str(char **o, size_t room, const unsigned char *s, size_t n, size_t *i)
+    int nana_is_ascii(const char *p, size_t n)
 
 
 cdef enum:
@@ -221,6 +232,16 @@ cdef inline int _tapebuf_reserve(TapeBuf *b, Py_ssize_t extra) noexcept nogil:
 
 cdef inline Py_ssize_t _tape_fmt_u64(char *out, unsigned long long u) noexcept nogil:
     return nana_fmt_u64(out, u)
+
+
+cdef object tape_text(const char *p, Py_ssize_t n, const char *errors):
+    """The str of the UTF-8 text ``p[:n]``: an ASCII text (rendered numbers, most keys and records) is copied into
+    a new str as it is, the rest decoded (``errors`` as for ``bytes.decode``)."""
+    if nana_is_ascii(p, <size_t>n):
+        s = _tape_new_str(n, 127)
+        memcpy(_tape_str_data(s), p, <size_t>n)
+        return s
+    return _tape_decode_utf8(p, n, errors)
 
 
 cdef int _tape_write_str(TapeBuf *b, const char *s, Py_ssize_t n, bint key) noexcept nogil:
@@ -626,17 +647,37 @@ cdef int _tape_key_error(object k) except -1:
     raise TypeError(f"dict keys must be str, not {type(k).__name__}")
 
 
+cdef inline int _tape_seq_item(Tape *t, _TapeCtx *ctx, PyObject *item, int depth) except -1:
+    cdef double d
+    cdef TapeRec *r
+    if _tape_is_float(item) and _tape_floats_nogil:
+        d = _tape_float_value(item)
+        if not isfinite(d):
+            raise ValueError("NaN and Infinity are not valid JSON")
+        r = _tape_add(t, TAPE_FLOAT)
+        r.v.d = d
+        t.hint += 20
+        return 0
+    value = <object>item  # a reference of its own while it is walked
+    return _tape_walk(t, ctx, value, depth)
+
+
 cdef int _tape_walk_seq(Tape *t, _TapeCtx *ctx, object seq, int depth) except -1:
+    cdef Py_ssize_t i
     depth += 1
     if depth > TAPE_MAX_DEPTH:
         _tape_too_deep()
     _tape_add(t, TAPE_LIST)
+    # Lists and tuples item by item, floats recorded here without a call (a vector of floats is mostly this);
+    # the size of a list is read again for every item, since walking a subclass may run code that changes it.
     if type(seq) is list:
-        for item in <list>seq:
-            _tape_walk(t, ctx, item, depth)
+        i = 0
+        while i < _tape_list_size(seq):
+            _tape_seq_item(t, ctx, _tape_list_item(seq, i), depth)
+            i += 1
     elif type(seq) is tuple:
-        for item in <tuple>seq:
-            _tape_walk(t, ctx, item, depth)
+        for i in range(_tape_tuple_size(seq)):
+            _tape_seq_item(t, ctx, _tape_tuple_item(seq, i), depth)
     else:
         for item in seq:
             _tape_walk(t, ctx, item, depth)
