@@ -36,6 +36,7 @@ __all__ = ["HookedStore", "add_hooks", "child_hooks", "make_hooks"]
 _log = logging.getLogger("nanasqlite.hooks")
 _MISSING: Any = object()
 
+
 def _has(hook: Any, name: str) -> bool:
     """Whether ``hook`` does something in ``name``: not a pass-through inherited from BaseHook or NanaHook."""
     method = getattr(type(hook), name, None)

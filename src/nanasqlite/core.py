@@ -83,6 +83,10 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     _hooks: Any = ()
     _read_hooks: tuple[Any, ...] = ()
 
+    def _read(self, key: str, value: Any) -> Any:
+        """``value`` through the ``after_read`` hooks (the hooked store's; none here)."""
+        return value
+
     def __init__(
         self,
         db_path: str | os.PathLike[str] | bytes,

@@ -434,4 +434,3 @@ def is_hook(obj: object) -> bool:
     """Whether ``obj`` has at least one method of ``NanaHook``."""
     names = ("before_write", "on_write_success", "after_read", "before_delete", "on_delete_success")
     return not isinstance(obj, type) and any(callable(getattr(obj, n, None)) for n in names)
-
