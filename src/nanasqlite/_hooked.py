@@ -19,7 +19,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import apsw
 
@@ -387,7 +387,7 @@ def _hooked_class(cls: type[NanaSQLite]) -> type[HookedStore]:
         return cls
     made = _CLASSES.get(cls)
     if made is None:
-        made = type(cls.__name__, (HookedStore, cls), {"_plain": cls, "__qualname__": cls.__qualname__})
+        made = cast("type[HookedStore]", type(cls.__name__, (HookedStore, cls), {"_plain": cls}))
         _CLASSES[cls] = made
     return made
 
@@ -422,8 +422,9 @@ def add_hooks(store: NanaSQLite, hooks: list[Any]) -> None:
     store._check()
     with store._lock:
         store._check()
-        previous = (type(store), store._hooks, store._hot)
-        store.__class__ = _hooked_class(type(store))
+        before: type[NanaSQLite] = type(store)
+        previous = (store._hooks, store._hot)
+        store.__class__ = _hooked_class(before)
         assert isinstance(store, HookedStore)
         store._hooks = [*store._hooks, *hooks]
         try:
@@ -433,7 +434,8 @@ def add_hooks(store: NanaSQLite, hooks: list[Any]) -> None:
                 if callable(bind):
                     bind(store)
         except BaseException:
-            store.__class__, store._hooks, store._hot = previous
+            store._hooks, store._hot = previous
+            cast(Any, store).__class__ = before  # mypy narrowed it to HookedStore above
             if isinstance(store, HookedStore):
                 store._sort_hooks()
             raise

@@ -41,20 +41,19 @@ __all__ = [
     "HAS_RE2",
 ]
 
-try:
-    from validkit import validate as _validkit_validate
-
-    HAS_VALIDKIT = True
-except ImportError:  # the optional extra: pip install nanasqlite[validation]
-    HAS_VALIDKIT = False
-
-try:
-    import re2 as _re2  # google-re2: linear-time matching
-
-    HAS_RE2 = True
+_validkit_validate: Any = None
+try:  # the optional extra: pip install nanasqlite[validation]
+    _validkit_validate = importlib.import_module("validkit").validate
 except ImportError:
-    _re2 = None
-    HAS_RE2 = False
+    pass
+HAS_VALIDKIT = _validkit_validate is not None
+
+_re2: Any = None
+try:  # google-re2, the optional extra [re2]: linear-time matching
+    _re2 = importlib.import_module("re2")
+except ImportError:
+    pass
+HAS_RE2 = _re2 is not None
 
 try:
     _sre: Any = importlib.import_module("re._parser")
@@ -388,7 +387,8 @@ class PydanticHook(BaseHook):
         if not self._should_run(key):
             return value
         try:
-            model = value if isinstance(value, self.model_class) else self.model_class.model_validate(value)  # type: ignore[attr-defined]
+            cls: Any = self.model_class
+            model: Any = value if isinstance(value, cls) else cls.model_validate(value)
             return model.model_dump(mode="json")
         except (ValueError, TypeError, AttributeError) as exc:
             raise NanaSQLiteValidationError(f"Model validation failed for key {key!r}: {exc}") from exc
@@ -397,7 +397,8 @@ class PydanticHook(BaseHook):
         if not self._should_run(key):
             return value
         try:
-            return self.model_class.model_validate(value)  # type: ignore[attr-defined]
+            cls: Any = self.model_class
+            return cls.model_validate(value)
         except (ValueError, TypeError, AttributeError):
             return value
 
