@@ -687,3 +687,23 @@ async def test_async_validator_keyword(db_path: str) -> None:
         assert await db.aget("k") == {"n": 7}
         with pytest.raises(NanaSQLiteValidationError, match="Schema validation failed"):
             await db.aset("j", {"n": "seven"})
+
+
+# -- the README -----------------------------------------------------------------------------------------------
+
+
+def test_the_readme_example_runs_as_written(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import io
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## Hooks and validation", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(match.group(1), "README hooks", "exec"), {})
+    assert out.getvalue().splitlines() == ["1.5", "committed k None -> 1", "1"]
+    assert file_data(str(tmp_path / "hooks.db"), "people") == {"u:1": {"name": "Nana", "age": 20}}
