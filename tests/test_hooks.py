@@ -92,6 +92,22 @@ def test_a_store_without_hooks_stays_the_plain_class(db: NanaSQLite) -> None:
     assert repr(db).startswith("NanaSQLite(")
 
 
+def test_a_subclass_keeps_its_own_methods_when_hooked(db_path: str) -> None:
+    class Mine(NanaSQLite):
+        def hello(self) -> str:
+            return "hi"
+
+    with Mine(db_path) as db:
+        db.add_hook(CheckHook(positive, "must be positive"))
+        db.add_hook(Wrap())
+        assert isinstance(db, Mine) and db.hello() == "hi"
+        db["k"] = 1
+        assert db["k"] == ("read", 1) and db.get("k") == ("read", 1)
+        with pytest.raises(NanaSQLiteValidationError):
+            db["j"] = -1
+        assert type(db.table("bare", hooks=None)) is Mine
+
+
 def test_add_hook_refuses_what_is_not_a_hook(db: NanaSQLite) -> None:
     with pytest.raises(NanaSQLiteValidationError, match="not a hook"):
         db.add_hook(object())

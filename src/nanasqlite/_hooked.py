@@ -75,8 +75,10 @@ class HookedStore(NanaSQLite):
         self._delete_success = tuple(h for h in hooks if _has(h, "on_delete_success"))
         self._staged = tuple(h for h in hooks if callable(getattr(h, "_staged_write", None)))
         self._read_hooks = tuple(h for h in hooks if _has(h, "after_read"))
-        # Cache hits must pass through after_read: an empty hot dict sends every one to _miss.
+        # Cache hits must pass through after_read: the hot dict the compiled front and the async facade read
+        # stays empty, and the class answers hits itself (ReadHookedStore).
         self._hot = {} if self._read_hooks else self._cache.hot
+        self.__class__ = _hooked_class(self._plain, bool(self._read_hooks))
 
     def _bind_all(self) -> None:
         for hook in self._hooks:
@@ -378,17 +380,37 @@ class HookedStore(NanaSQLite):
                 store._bind_all()
 
 
-_CLASSES: dict[type[NanaSQLite], type[HookedStore]] = {NanaSQLite: HookedStore}
+class ReadHookedStore(HookedStore):
+    """A hooked store with an ``after_read`` hook: cache hits are read from the policy's hot dict here (the
+    store's own ``_hot`` is empty) and passed through the hooks."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._cache.hot.get(key, _MISSING)
+        if value is _MISSING:
+            return self._miss(key)
+        return self._read(key, value)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._cache.hot.get(key, _MISSING)
+        if value is _MISSING:
+            return self._miss_get(key, default)
+        return self._read(key, value)
 
 
-def _hooked_class(cls: type[NanaSQLite]) -> type[HookedStore]:
+_CLASSES: dict[tuple[type[NanaSQLite], bool], type[HookedStore]] = {
+    (NanaSQLite, False): HookedStore,
+    (NanaSQLite, True): ReadHookedStore,
+}
+
+
+def _hooked_class(cls: type[NanaSQLite], reads: bool = False) -> type[HookedStore]:
     """The hooked twin of a store class (a program's own subclass of NanaSQLite keeps its methods)."""
-    if issubclass(cls, HookedStore):
-        return cls
-    made = _CLASSES.get(cls)
+    cls = _plain_class(cls)
+    made = _CLASSES.get((cls, reads))
     if made is None:
-        made = cast("type[HookedStore]", type(cls.__name__, (HookedStore, cls), {"_plain": cls}))
-        _CLASSES[cls] = made
+        base = ReadHookedStore if reads else HookedStore
+        made = cast("type[HookedStore]", type(cls.__name__, (base, cls), {"_plain": cls}))
+        _CLASSES[(cls, reads)] = made
     return made
 
 
