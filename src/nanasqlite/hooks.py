@@ -18,8 +18,8 @@ the key) to choose the keys it sees. Patterns whose matching time can explode on
 
 from __future__ import annotations
 
-import hashlib
 import importlib
+import importlib.util
 import re
 import threading
 from collections.abc import Callable
@@ -41,12 +41,8 @@ __all__ = [
     "HAS_RE2",
 ]
 
-_validkit_validate: Any = None
-try:  # the optional extra: pip install nanasqlite[validation]
-    _validkit_validate = importlib.import_module("validkit").validate
-except ImportError:
-    pass
-HAS_VALIDKIT = _validkit_validate is not None
+#: Whether validkit-py (the optional extra ``validation``) is installed; imported by the first ValidkitHook.
+HAS_VALIDKIT = importlib.util.find_spec("validkit") is not None
 
 _re2: Any = None
 try:  # google-re2, the optional extra [re2]: linear-time matching
@@ -223,6 +219,8 @@ class UniqueHook(BaseHook):
 
     def index_name(self, db: Any) -> str:
         """The name of this hook's index on ``db``'s table."""
+        import hashlib  # only for UniqueHook: kept off the import of the package
+
         digest = hashlib.sha1(f"{db._kv.name}\0{self.field}".encode()).hexdigest()[:16]
         return f"{UNIQUE_INDEX_PREFIX}{digest}"
 
@@ -418,12 +416,13 @@ class ValidkitHook(BaseHook):
         super().__init__(**kwargs)
         self.schema = schema
         self.coerce = bool(coerce)
+        self._validate: Any = importlib.import_module("validkit").validate
 
     def before_write(self, db: Any, key: str, value: Any) -> Any:
         if not self._should_run(key):
             return value
         try:
-            result = _validkit_validate(value, self.schema)
+            result = self._validate(value, self.schema)
         except (MemoryError, RecursionError):
             raise
         except Exception as exc:
