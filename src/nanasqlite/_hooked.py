@@ -73,7 +73,8 @@ class HookedStore(NanaSQLite):
         self._delete_hooks = tuple(h for h in hooks if _has(h, "before_delete"))
         self._write_success = tuple(h for h in hooks if _has(h, "on_write_success"))
         self._delete_success = tuple(h for h in hooks if _has(h, "on_delete_success"))
-        self._staged = tuple(h for h in hooks if callable(getattr(h, "_staged_write", None)))
+        # Hooks that keep an index of their own in memory (UniqueHook without SQL) hear of each row written.
+        self._staged = tuple(h for h in hooks if callable(getattr(h, "_stages", None)) and h._stages(self))
         self._read_hooks = tuple(h for h in hooks if _has(h, "after_read"))
         # Cache hits must pass through after_read: the hot dict the compiled front and the async facade read
         # stays empty, and the class answers hits itself (ReadHookedStore).

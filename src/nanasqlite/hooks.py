@@ -217,6 +217,10 @@ class UniqueHook(BaseHook):
     def _in_sql(self, db: Any) -> bool:
         return isinstance(self.field, str) and '"' not in self.field and bool(getattr(db, "_sql_values", True))
 
+    def _stages(self, db: Any) -> bool:
+        """Whether the store must report each row written to ``db`` (``_staged_write``): the in-memory index."""
+        return not self._in_sql(db)
+
     def index_name(self, db: Any) -> str:
         """The name of this hook's index on ``db``'s table."""
         import hashlib  # only for UniqueHook: kept off the import of the package
