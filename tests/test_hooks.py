@@ -559,6 +559,19 @@ def test_unique_is_enforced_by_the_file_for_stores_without_the_hook(db_path: str
         plain["b"] = {"email": "x"}
 
 
+def test_unique_on_values_sql_cannot_read_uses_its_in_memory_index(db_path: str) -> None:
+    class Opaque(NanaSQLite):  # what a store with encrypted values declares
+        _sql_values = False
+
+    with Opaque(db_path, hooks=[UniqueHook("email")]) as db:
+        db["a"] = {"email": "x"}
+        with pytest.raises(NanaSQLiteValidationError, match=UNIQUE):
+            db["b"] = {"email": "x"}
+        assert all("nana_unique" not in str(index) for index in db.list_indexes("data"))
+        del db["a"]
+        db["b"] = {"email": "x"}
+
+
 # -- ForeignKeyHook -----------------------------------------------------------------------------------------------
 
 
