@@ -11,7 +11,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from nanasqlite import NanaSQLite, NanaSQLiteClosedError, NanaSQLiteConnectionError, NanaSQLiteError
+from nanasqlite import CheckHook, NanaSQLite, NanaSQLiteClosedError, NanaSQLiteConnectionError, NanaSQLiteError
 
 # The dunder methods that are part of the mapping protocol; every other dunder is Python machinery.
 MAPPING_DUNDERS = [
@@ -52,6 +52,7 @@ BY_PARAMETER: dict[str, Any] = {
     "default": 1,
     "mapping": {"k": 1},
     "changes": {"a": 1},
+    "hook": CheckHook(lambda key, value: True),
     "data": {"a": 1},
     "table_name": "data",
     "table": "data",

@@ -55,8 +55,10 @@ def test_constructor_signature_is_the_documented_one() -> None:
         "optimize",
         "cache_size_mb",
         "strict_sql_validation",
+        "validator",
+        "coerce",
     ]
-    assert [params[n].default for n in positional[1:]] == ["data", False, True, 64, True]
+    assert [params[n].default for n in positional[1:]] == ["data", False, True, 64, True, None, False]
     keyword_only = {n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
     assert {"cache_strategy", "cache_size", "cache_ttl", "busy_timeout", "lock_timeout"} <= keyword_only
     assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -76,7 +78,7 @@ def test_unknown_keyword_raises_type_error(db_path: str) -> None:
 
 def test_cache_options_are_keyword_only(db_path: str) -> None:
     with pytest.raises(TypeError):
-        NanaSQLite(db_path, "data", False, True, 64, True, "lru")  # type: ignore[misc]
+        NanaSQLite(db_path, "data", False, True, 64, True, None, False, "lru")  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(

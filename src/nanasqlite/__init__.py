@@ -25,6 +25,8 @@ from .exceptions import (
     NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
+from .hooks import HAS_VALIDKIT, BaseHook, CheckHook, ForeignKeyHook, PydanticHook, UniqueHook, ValidkitHook
+from .protocols import NanaHook
 
 __version__ = "1.7.0"
 
@@ -33,6 +35,14 @@ __all__ = [
     "NanaSQLite",
     "AsyncNanaSQLite",
     "CacheType",
+    "HAS_VALIDKIT",
+    "NanaHook",
+    "BaseHook",
+    "CheckHook",
+    "UniqueHook",
+    "ForeignKeyHook",
+    "PydanticHook",
+    "ValidkitHook",
     "NanaSQLiteError",
     "NanaSQLiteValidationError",
     "NanaSQLiteTypeError",

@@ -661,6 +661,12 @@ class Engine:
 
     # The generation as the snapshot rule reads it (see the module doc and NanaSQLite._stamp).
 
+    def forget_views(self) -> None:
+        """Drop every thread's views of the stores (they copy a store's state when made): after a store changed
+        its class or hooks. On the writer thread; each reader reconnects, with fresh views, at its next read."""
+        self._wviews.clear()
+        self.epoch += 1
+
     def stamp(self) -> int:
         return self.gen
 

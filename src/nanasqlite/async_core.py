@@ -106,7 +106,10 @@ class AsyncNanaSQLite:
         cache_size_mb: int = 64,
         max_workers: int = 5,
         strict_sql_validation: bool = True,
+        validator: Any = None,
+        coerce: bool = False,
         *,
+        hooks: Iterable[Any] | None = None,
         cache_strategy: CacheType | str = CacheType.UNBOUNDED,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
@@ -134,6 +137,9 @@ class AsyncNanaSQLite:
             optimize,
             cache_size_mb,
             strict_sql_validation,
+            validator,
+            coerce,
+            hooks=hooks,
             cache_strategy=cache_strategy,
             cache_size=cache_size,
             cache_ttl=cache_ttl,
@@ -386,13 +392,40 @@ class AsyncNanaSQLite:
         cache_strategy: CacheType | str | None = None,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
+        *,
+        validator: Any = _NO_DEFAULT,
+        coerce: Any = _NO_DEFAULT,
+        hooks: Any = _NO_DEFAULT,
     ) -> AsyncNanaSQLite:
-        """An async store over another table of the same file, sharing this one's threads and connection."""
-        store = await self._run(SOLO, "table", table_name, cache_strategy, cache_size, cache_ttl)
+        """An async store over another table of the same file, sharing this one's threads and connection.
+        ``validator=``, ``coerce=`` and ``hooks=`` as for ``NanaSQLite.table``."""
+        store = await self._run(
+            SOLO,
+            "table",
+            table_name,
+            cache_strategy,
+            cache_size,
+            cache_ttl,
+            validator=validator,
+            coerce=coerce,
+            hooks=hooks,
+        )
         child = object.__new__(type(self))
         child.__dict__.update(self.__dict__)
         child._own, child._closed, child._parent, child._table = store, False, self, table_name
         return child
+
+    async def add_hook(self, hook: Any) -> None:
+        """``NanaSQLite.add_hook``, on the writer thread; every thread's view of the store sees it afterwards.
+        Hooks run where the operation runs: writes on the writer thread, reads on a reader thread or, for a
+        cache hit, on the event loop."""
+        engine = self._engine
+
+        def install(store: NanaSQLite) -> None:
+            store.add_hook(hook)
+            engine.forget_views()
+
+        await self._run(SOLO, install)
 
     # -- SQL helpers: reads on the readers, everything else on the writer thread ------------------------
 
@@ -729,7 +762,7 @@ def cached_get(engine: Engine, store: NanaSQLite, key: Any, default: Any) -> Any
     if entry is ABSENT:
         return default
     if type(entry) is not Raw:
-        return entry
+        return store._read(key, entry) if store._read_hooks else entry  # after_read: see _hooked
     if entry.text is not None and len(entry.text) > LOOP_DECODE_LIMIT:
         return MISS
     value = store._decode(key, entry.text)
@@ -737,7 +770,7 @@ def cached_get(engine: Engine, store: NanaSQLite, key: Any, default: Any) -> Any
         with engine.fill_lock:
             if engine.gen == start:
                 store._cache.put(key, value)
-    return value
+    return store._read(key, value) if store._read_hooks else value
 
 
 def cached_batch_get(engine: Engine, store: NanaSQLite, keys: list[Any]) -> dict[str, Any] | None:
@@ -774,6 +807,8 @@ def read_page(store: NanaSQLite, after: str | None, limit: int, values: bool) ->
         rows = store._kv.page(after, limit)
     if not values:
         return [key for key, _ in rows]
+    if store._read_hooks:
+        return [(key, store._read(key, store._decode(key, text))) for key, text in rows]
     return [(key, store._decode(key, text)) for key, text in rows]
 
 

@@ -67,9 +67,20 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     (True, 1)
     >>> db.close()
 
+    ``hooks=[...]`` (or ``add_hook``) adds hooks (``nanasqlite.hooks``); ``validator=`` (a validkit-py schema) adds
+    a ``ValidkitHook`` with ``coerce``.
+
     ``readonly=True`` opens an existing file read-only (SQLite's ``SQLITE_OPEN_READONLY``): reads work as usual, its
     journal mode is left as it is, the table must exist, and every write raises ``NanaSQLiteDatabaseError``.
     """
+
+    # Hooks (see _hooked): a store switches to its hooked class when the first one is added.
+    _hooks: Any = ()
+    _read_hooks: tuple[Any, ...] = ()
+
+    def _read(self, key: str, value: Any) -> Any:
+        """``value`` through the ``after_read`` hooks (the hooked store's; none here)."""
+        return value
 
     def __init__(
         self,
@@ -79,7 +90,10 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         optimize: bool = True,
         cache_size_mb: int = 64,
         strict_sql_validation: bool = True,
+        validator: Any = None,
+        coerce: bool = False,
         *,
+        hooks: Iterable[Any] | None = None,
         cache_strategy: CacheType | str = CacheType.UNBOUNDED,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
@@ -116,6 +130,10 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         )
         try:
             self._setup(conn, table, options, policy, bulk_load, owner=True)
+            if hooks is not None or validator is not None:
+                from ._hooked import add_hooks, make_hooks
+
+                add_hooks(self, make_hooks(hooks, validator, coerce))
         except BaseException:
             conn.close()
             raise
@@ -148,6 +166,13 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             conn.register(self)  # under the lock, with its table: an SQL write sees it with both or neither
         if bulk_load:
             self.load_all()
+
+    def add_hook(self, hook: Any) -> None:
+        """Add a hook (``nanasqlite.hooks``, or any object with ``NanaHook`` methods); it runs after those
+        added before it. A store without hooks pays nothing for them."""
+        from ._hooked import add_hooks
+
+        add_hooks(self, [hook])
 
     # -- state --------------------------------------------------------------------------------------------
 
@@ -802,9 +827,15 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         cache_strategy: CacheType | str | None = None,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
+        *,
+        validator: Any = _NO_DEFAULT,
+        coerce: Any = _NO_DEFAULT,
+        hooks: Any = _NO_DEFAULT,
     ) -> NanaSQLite:
         """A store over another table of the same file and connection, with its own cache and this store's
-        settings (the cache options may be overridden). Closing this store closes it too."""
+        settings (the cache options may be overridden). Closing this store closes it too.
+
+        It has this store's hooks unless ``hooks=`` (``None``: none) or ``validator=`` / ``coerce=`` is given."""
         self._check()
         options = self._options
         strategy = options.cache_strategy if cache_strategy is None else cache_strategy
@@ -813,6 +844,10 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         policy = make_cache(strategy, size, ttl)
         child = type(self).__new__(type(self))
         child._setup(self._conn, table_name, options, policy, bulk_load=False, owner=False)
+        if self._hooks or not (hooks is validator is coerce is _NO_DEFAULT):
+            from ._hooked import child_hooks
+
+            child_hooks(self, child, validator, coerce, hooks, _NO_DEFAULT)
         return child
 
 

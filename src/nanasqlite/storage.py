@@ -9,6 +9,7 @@ Every APSW error leaves this module as ``NanaSQLiteDatabaseError`` with the orig
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
 import weakref
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from .core import NanaSQLite
 
 __all__ = ["Connection", "KVTable", "quote_identifier", "encode_value", "refused_batch", "path_text"]
+
+_log = logging.getLogger("nanasqlite")
 
 #: Keys per statement of the kernels' ``get_many`` (``_IN_CHUNK`` in both).
 IN_CHUNK = 256
@@ -159,6 +162,8 @@ class Connection:
         self.closed = False
         self.depth = 0  # open transactions: 1 = BEGIN, more = savepoints inside it
         self.owner = 0  # thread ident of the transaction's owner while depth > 0
+        # What waits for the open transaction to end: (level it was queued at, run on COMMIT, run on rollback).
+        self.pending: list[tuple[int, Callable[[], None] | None, Callable[[], None] | None]] = []
         # The stores on this connection: added by register() under the lock, removed by the garbage collector
         # whenever a store dies. Read it only through live_stores().
         self.stores: weakref.WeakValueDictionary[int, NanaSQLite] = weakref.WeakValueDictionary()
@@ -264,6 +269,7 @@ class Connection:
             except apsw.Error:
                 pass
             self.depth = 0
+            self._ended(0, committed=False)
             self.close_apsw()
             for _ in range(mine):  # the holds of the transaction this thread had open
                 self.lock.release()
@@ -362,6 +368,7 @@ class Connection:
         for _ in range(self.depth):
             self.lock.release()
         self.depth = 0
+        self._ended(0, committed=False)
         return True
 
     def commit(self) -> None:
@@ -375,11 +382,16 @@ class Connection:
             if self.depth or self.apsw.in_transaction:
                 self.depth += 1  # still open: the caller decides (transaction() rolls back)
             else:
-                self.lock.release()  # SQLite ended it while failing
+                self._ended(0, committed=False)  # SQLite ended it while failing
+                self.lock.release()
             if isinstance(exc, apsw.Error):
                 raise database_error(exc, "commit") from exc
             raise
-        self.lock.release()
+        try:
+            if self.pending:
+                self._ended(self.depth, committed=True)
+        finally:
+            self.lock.release()
 
     def rollback(self) -> None:
         """Undo the innermost transaction. The caches need no flush: inside a transaction the stores neither
@@ -396,7 +408,39 @@ class Connection:
         except apsw.Error as exc:
             raise database_error(exc, "rollback") from exc
         finally:
-            self.lock.release()
+            try:
+                if self.pending:
+                    self._ended(self.depth, committed=False)
+            finally:
+                self.lock.release()
+
+    def defer(self, on_commit: Callable[[], None] | None, on_rollback: Callable[[], None] | None = None) -> None:
+        """Run ``on_commit`` once the open transaction is committed, or ``on_rollback`` if the level open now is
+        rolled back (or the transaction is lost). The caller holds the lock, inside a transaction.
+
+        Both run on the committing (rolling back) thread, under the lock, after SQLite has done it; an error of
+        one is logged, never raised: the transaction's outcome is settled by then."""
+        self.pending.append((self.depth, on_commit, on_rollback))
+
+    def _ended(self, depth: int, committed: bool) -> None:
+        """Settle what waits on the levels above ``depth``, which have just ended."""
+        keep: list[tuple[int, Callable[[], None] | None, Callable[[], None] | None]] = []
+        due: list[Callable[[], None]] = []
+        for level, on_commit, on_rollback in self.pending:
+            if level <= depth:
+                keep.append((level, on_commit, on_rollback))
+            elif committed and depth > 0:
+                keep.append((depth, on_commit, on_rollback))  # a savepoint released into its parent level
+            else:
+                fn = on_commit if committed else on_rollback
+                if fn is not None:
+                    due.append(fn)
+        self.pending = keep
+        for fn in due:
+            try:
+                fn()
+            except Exception:
+                _log.exception("a callback run after the transaction ended failed")
 
     @contextmanager
     def atomic(self) -> Iterator[apsw.Connection]:
