@@ -24,6 +24,7 @@ callers treat both twins alike.
 cimport cython
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport calloc
@@ -81,6 +82,10 @@ cdef extern from "_bridge.h" nogil:
     void sqlite3_mutex_leave(sqlite3_mutex *)
     int sqlite3_prepare_v2(sqlite3 *, const char *, int, sqlite3_stmt **, const char **)
     int sqlite3_bind_text(sqlite3_stmt *, int, const char *, int, sqlite3_destructor_type)
+    int sqlite3_bind_blob(sqlite3_stmt *, int, const void *, int, sqlite3_destructor_type)
+    int sqlite3_column_type(sqlite3_stmt *, int)
+    int SQLITE_BLOB
+    int nb_arena_push(nb_arena *a, const void *p, long long n)
     int sqlite3_step(sqlite3_stmt *)
     int sqlite3_reset(sqlite3_stmt *)
     int sqlite3_clear_bindings(sqlite3_stmt *)
@@ -107,7 +112,10 @@ cdef extern from "_turn.h" nogil:
     void nb_box_wait(nb_box *b)
     int nb_box_try(nb_box *b)
 
-__all__ = ["KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan"]
+__all__ = [
+    "KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan",
+    "render_many", "put_blobs", "get_blobs", "scan_blobs",
+]
 
 #: Which implementation this is (the pure twin says "apsw").
 KERNEL = "native"
@@ -633,3 +641,305 @@ def scan(connection, str sql, *, gate=None):
         return keys, texts
     finally:
         nb_arena_free(&a)
+
+
+# -- stored bytes: the batch paths of an encrypted store (``nanasqlite.cipher``) ----------------------------------
+#
+# A cipher needs the GIL, so an encrypted batch write is split in three calls: ``render_many`` (the JSON texts,
+# rendered without the GIL as in ``put_many``), the cipher (the caller, with the GIL), ``put_blobs`` (the SQLite
+# work without the GIL). Reads hand the stored bytes to the caller's callback instead of parsing them.
+
+
+def render_many(keys, values, *, gate=None):
+    """The UTF-8 JSON text of every value, as a list of bytes, rendered without the GIL.
+
+    A value that cannot be stored raises ``TypeError``/``ValueError`` naming its key, as ``put_many`` does.
+    """
+    cdef list ks = list(keys)
+    cdef list vals = list(values)
+    if len(vals) != len(ks):
+        raise ValueError("keys and values differ in length")
+    cdef Tape t
+    cdef TapeBuf arena
+    cdef Py_ssize_t *offsets = NULL
+    cdef Py_ssize_t i, n = len(vals)
+    cdef int rc = TAPE_OK
+    cdef list out
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
+    tape_init(&t)
+    tapebuf_init(&arena)
+    try:
+        for i in range(n):
+            try:
+                tape_push(&t, vals[i])
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"cannot store key {ks[i]!r}: {exc}") from None
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        offsets = <Py_ssize_t *>malloc(<size_t>(n + 1) * sizeof(Py_ssize_t))
+        if offsets == NULL:
+            raise MemoryError()
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            rc = tape_render_all(&t, &arena, offsets)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if rc != TAPE_OK:
+            raise MemoryError()
+        out = PyList_New(n)
+        for i in range(n):
+            text = PyBytes_FromStringAndSize(arena.data + offsets[i], offsets[i + 1] - offsets[i])
+            Py_INCREF(text)
+            PyList_SET_ITEM(out, i, text)
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        return out
+    finally:
+        free(offsets)
+        tape_free(&t)
+        tapebuf_free(&arena)
+
+
+cdef void _write_blobs(sqlite3 *db, const char *sql, const char **keys, int *key_sizes, Py_ssize_t n,
+                       const char **blobs, int *blob_sizes, nb_status *st) noexcept nogil:
+    """``_write_batch`` with parameter 2 bound as a BLOB: ``blobs[i]``, ``blob_sizes[i]`` bytes."""
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef sqlite3_stmt *stmt = NULL
+    cdef Py_ssize_t i
+    cdef int rc = SQLITE_OK, own = 0
+    sqlite3_mutex_enter(mutex)
+    if nb_begin(db, &own, st) == SQLITE_OK:
+        rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL)
+        if rc != SQLITE_OK:
+            nb_fail(db, st, rc)
+        else:
+            for i in range(n):
+                sqlite3_bind_text(stmt, 1, keys[i], key_sizes[i], SQLITE_STATIC)
+                sqlite3_bind_blob(stmt, 2, blobs[i], blob_sizes[i], SQLITE_STATIC)
+                rc = sqlite3_step(stmt)
+                sqlite3_reset(stmt)
+                if rc != SQLITE_DONE:
+                    nb_fail(db, st, rc)
+                    break
+                rc = SQLITE_OK
+            sqlite3_finalize(stmt)
+        nb_end(db, own, rc == SQLITE_OK, st)
+    sqlite3_mutex_leave(mutex)
+
+
+def put_blobs(connection, str sql, keys, blobs, *, gate=None):
+    """Run ``sql`` (an INSERT with parameters key, value) for every pair, the value bound as a BLOB, all or
+    nothing, without the GIL."""
+    cdef _Keys k = _Keys(keys)
+    cdef list bs = list(blobs)
+    if len(bs) != k.n:
+        raise ValueError("keys and values differ in length")
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes sql_b = _sql(sql)
+    cdef const char *csql = sql_b
+    cdef const char **ptr = NULL
+    cdef int *size = NULL
+    cdef Py_ssize_t i, n = k.n, length
+    cdef nb_status st
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    try:
+        ptr = <const char **>malloc(<size_t>(n + 1) * sizeof(char *))
+        size = <int *>malloc(<size_t>(n + 1) * sizeof(int))
+        if ptr == NULL or size == NULL:
+            raise MemoryError()
+        for i in range(n):
+            blob = bs[i]
+            if type(blob) is not bytes:
+                raise TypeError(f"cannot store key {k.keys[i]!r}: the stored value must be bytes, not "
+                                f"{type(blob).__name__}")
+            length = PyBytes_GET_SIZE(blob)
+            if length > 0x7FFFFFFF:
+                raise ValueError(f"cannot store key {k.keys[i]!r}: a value of {length} bytes is too long for SQLite")
+            ptr[i] = PyBytes_AS_STRING(blob)
+            size[i] = <int>length
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            _write_blobs(db, csql, k.ptr, k.size, n, ptr, size, &st)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+    finally:
+        free(ptr)
+        free(size)
+
+
+cdef void _collect_typed(sqlite3 *db, sqlite3_stmt *stmt, nb_arena *a, nb_arena *blob, nb_status *st) noexcept nogil:
+    """``_collect_rows``, and whether each row's column 1 is a BLOB, as one byte per row in ``blob``."""
+    cdef int rc
+    cdef char is_blob
+    while True:
+        rc = sqlite3_step(stmt)
+        if rc != SQLITE_ROW:
+            if rc != SQLITE_DONE:
+                nb_fail(db, st, rc)
+            return
+        is_blob = 1 if sqlite3_column_type(stmt, 1) == SQLITE_BLOB else 0
+        if (nb_arena_push_column(a, stmt, 0) != 0 or nb_arena_push_column(a, stmt, 1) != 0
+                or nb_arena_push(blob, &is_blob, 1) != 0):
+            nb_nomem(st)
+            return
+
+
+cdef object _stored(nb_arena *a, nb_arena *blob, size_t row):
+    """Column 1 of ``row``: bytes for a BLOB, None for NULL, else its text."""
+    cdef size_t j = 2 * row + 1
+    if a.len[j] < 0:
+        return None
+    if blob.data[blob.off[row]]:
+        return PyBytes_FromStringAndSize(a.data + a.off[j], <Py_ssize_t>a.len[j])
+    return _text(a, j)
+
+
+def get_blobs(connection, str sql, keys, decode, *, gate=None):
+    """``get_many`` that parses nothing: a value is ``decode(key, stored)``, with ``stored`` the bytes of a BLOB,
+    the str of a TEXT, or None for a SQL NULL."""
+    cdef _Keys k = _Keys(keys)
+    cdef sqlite3 *db = _db(connection)
+    cdef Py_ssize_t n = k.n
+    cdef Py_ssize_t full = n if n < _IN_CHUNK else _IN_CHUNK
+    cdef Py_ssize_t tail = n % _IN_CHUNK if n > _IN_CHUNK else 0
+    cdef bytes full_b = _in_sql(sql, full)
+    cdef bytes tail_b = _in_sql(sql, tail if tail else full)
+    cdef const char *full_sql = full_b
+    cdef const char *tail_sql = tail_b
+    cdef Py_ssize_t start, i, size
+    cdef nb_status st
+    cdef nb_arena a
+    cdef nb_arena blob
+    cdef sqlite3_stmt *stmt = NULL
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef int rc = SQLITE_OK
+    cdef dict out = {}
+    cdef size_t rows = 0
+    cdef long long r
+    cdef nb_ref *order = NULL
+    cdef nb_ref *found = NULL
+    cdef long long *row_of = NULL
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
+    if n == 0:
+        return out
+    memset(&a, 0, sizeof(a))
+    memset(&blob, 0, sizeof(blob))
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    try:
+        order = <nb_ref *>malloc(<size_t>n * sizeof(nb_ref))
+        row_of = <long long *>malloc(<size_t>n * sizeof(long long))
+        if order == NULL or row_of == NULL:
+            raise MemoryError()
+        for i in range(n):
+            order[i].p = k.ptr[i]
+            order[i].n = k.size[i]
+            order[i].i = <size_t>i
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            nb_ref_sort(order, <size_t>n)
+            sqlite3_mutex_enter(mutex)
+            start = 0
+            while start < n and st.code == SQLITE_OK:
+                size = n - start if n - start < _IN_CHUNK else _IN_CHUNK
+                rc = sqlite3_prepare_v2(db, full_sql if size == full else tail_sql, -1, &stmt, NULL)
+                if rc != SQLITE_OK:
+                    nb_fail(db, &st, rc)
+                    break
+                for i in range(size):
+                    sqlite3_bind_text(stmt, <int>(i + 1), order[start + i].p, <int>order[start + i].n,
+                                      SQLITE_STATIC)
+                _collect_typed(db, stmt, &a, &blob, &st)
+                sqlite3_finalize(stmt)
+                start += size
+            sqlite3_mutex_leave(mutex)
+            if st.code == SQLITE_OK:
+                rows = a.n // 2
+                found = <nb_ref *>malloc((rows if rows else 1) * sizeof(nb_ref))
+                if found == NULL:
+                    nb_nomem(&st)
+                else:
+                    nb_match(order, <size_t>n, found, nb_row_keys(&a, found), row_of)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+        for i in range(n):
+            r = row_of[i]
+            if r < 0:
+                continue
+            key = k.keys[i]
+            if key in out:  # asked for twice
+                continue
+            out[key] = decode(key, _stored(&a, &blob, <size_t>r))
+        return out
+    finally:
+        free(order)
+        free(found)
+        free(row_of)
+        nb_arena_free(&a)
+        nb_arena_free(&blob)
+
+
+def scan_blobs(connection, str sql, *, gate=None):
+    """``scan`` keeping what is stored: ``(keys, stored)``, a value the bytes of a BLOB, the str of a TEXT, or
+    None for a SQL NULL."""
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes sql_b = _sql(sql)
+    cdef const char *csql = sql_b
+    cdef nb_status st
+    cdef nb_arena a
+    cdef nb_arena blob
+    cdef sqlite3_stmt *stmt = NULL
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef int rc = SQLITE_OK
+    cdef size_t i, rows
+    cdef list keys, stored
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
+    memset(&a, 0, sizeof(a))
+    memset(&blob, 0, sizeof(blob))
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    try:
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            sqlite3_mutex_enter(mutex)
+            rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
+            if rc != SQLITE_OK:
+                nb_fail(db, &st, rc)
+            else:
+                _collect_typed(db, stmt, &a, &blob, &st)
+                sqlite3_finalize(stmt)
+            sqlite3_mutex_leave(mutex)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+        rows = a.n // 2
+        keys = PyList_New(<Py_ssize_t>rows)
+        stored = PyList_New(<Py_ssize_t>rows)
+        for i in range(rows):
+            key = _text(&a, 2 * i)
+            Py_INCREF(key)
+            PyList_SET_ITEM(keys, <Py_ssize_t>i, key)
+            value = _stored(&a, &blob, i)
+            Py_INCREF(value)
+            PyList_SET_ITEM(stored, <Py_ssize_t>i, value)
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        return keys, stored
+    finally:
+        nb_arena_free(&a)
+        nb_arena_free(&blob)

@@ -21,7 +21,10 @@ import apsw
 
 from ._native import codec
 
-__all__ = ["KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan"]
+__all__ = [
+    "KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan",
+    "render_many", "put_blobs", "get_blobs", "scan_blobs",
+]  # fmt: skip
 
 #: Which implementation this is (the compiled twin says "native").
 KERNEL = "apsw"
@@ -249,3 +252,73 @@ def scan(connection: apsw.Connection, sql: str, *, gate: Gate | None = None) -> 
     """Run ``sql`` (a SELECT of key, value) to the end; return ``(keys, texts)``."""
     rows = connection.execute(sql).fetchall()
     return [str(r[0]) for r in rows], [None if r[1] is None else str(r[1]) for r in rows]
+
+
+# -- stored bytes: the batch paths of an encrypted store (``nanasqlite.cipher``) ----------------------------------
+
+
+def render_many(keys: Iterable[str], values: Iterable[Any], *, gate: Gate | None = None) -> list[bytes]:
+    """The UTF-8 JSON text of every value; a value that cannot be stored raises naming its key."""
+    keys = list(keys)
+    values = list(values)
+    if len(values) != len(keys):
+        raise ValueError("keys and values differ in length")
+    out = []
+    for key, value in zip(keys, values, strict=True):
+        try:
+            out.append(codec.dumps(value).encode("utf-8"))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"cannot store key {key!r}: {exc}") from None
+    return out
+
+
+def put_blobs(
+    connection: apsw.Connection, sql: str, keys: Iterable[str], blobs: Iterable[bytes], *, gate: Gate | None = None
+) -> None:
+    """Run ``sql`` (an INSERT with parameters key, value) for every pair, the value a BLOB, all or nothing."""
+    keys = _check_keys(keys)
+    blobs = list(blobs)
+    if len(blobs) != len(keys):
+        raise ValueError("keys and values differ in length")
+    for key, blob in zip(keys, blobs, strict=True):
+        if type(blob) is not bytes:
+            raise TypeError(f"cannot store key {key!r}: the stored value must be bytes, not {type(blob).__name__}")
+    _atomic(connection, lambda: connection.executemany(sql, zip(keys, blobs, strict=True)))
+
+
+def _stored(value: Any) -> bytes | str | None:
+    """What the compiled twin hands on: bytes, None, or the text of anything else."""
+    if value is None or type(value) is bytes:
+        return value  # type: ignore[no-any-return]
+    return value if type(value) is str else str(value)
+
+
+def get_blobs(
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    decode: Callable[[str, bytes | str | None], Any],
+    *,
+    gate: Gate | None = None,
+) -> dict[str, Any]:
+    """``get_many`` that parses nothing: a value is ``decode(key, stored)``, with ``stored`` the bytes of a BLOB,
+    the str of a TEXT, or None for a SQL NULL."""
+    keys = _check_keys(keys)
+    ordered = sorted(keys)
+    stored: dict[str, Any] = {}
+    for start in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[start : start + _IN_CHUNK]
+        stored.update(connection.execute(sql + ",".join("?" * len(chunk)) + ")", chunk))
+    found: dict[str, Any] = {}
+    for key in keys:
+        if key in stored and key not in found:
+            found[key] = decode(key, _stored(stored[key]))
+    return found
+
+
+def scan_blobs(
+    connection: apsw.Connection, sql: str, *, gate: Gate | None = None
+) -> tuple[list[str], list[bytes | str | None]]:
+    """``scan`` keeping what is stored: bytes of a BLOB, str of a TEXT, None for a SQL NULL."""
+    rows = connection.execute(sql).fetchall()
+    return [str(r[0]) for r in rows], [_stored(r[1]) for r in rows]
