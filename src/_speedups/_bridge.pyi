@@ -8,7 +8,20 @@ class _Gate(Protocol):
     def release(self) -> None: ...
     def acquire(self) -> None: ...
 
-__all__ = ["KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan"]
+__all__ = [
+    "KERNEL",
+    "Turn",
+    "Mailbox",
+    "attach",
+    "put_many",
+    "delete_many",
+    "get_many",
+    "scan",
+    "render_many",
+    "put_blobs",
+    "get_blobs",
+    "scan_blobs",
+]
 
 KERNEL: Final[str]
 

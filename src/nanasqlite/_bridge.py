@@ -289,7 +289,7 @@ def put_blobs(
 def _stored(value: Any) -> bytes | str | None:
     """What the compiled twin hands on: bytes, None, or the text of anything else."""
     if value is None or type(value) is bytes:
-        return value  # type: ignore[no-any-return]
+        return value
     return value if type(value) is str else str(value)
 
 

@@ -116,7 +116,7 @@ class Cipher:
         if not self._aead:
             return [encrypt(data) for data in texts]
         nonces = os.urandom(_NONCE * len(texts))
-        out = []
+        out: list[bytes] = []
         append = out.append
         at = 0
         for data in texts:
@@ -154,7 +154,9 @@ class Cipher:
         if not self._aead and text.startswith("gAAAAA"):  # a Fernet token stored as TEXT: 1.6 read those too
             try:
                 return str(self._engine.decrypt(text).decode("utf-8"))
-            except (*self._failure, UnicodeDecodeError):
+            except self._failure:
+                pass
+            except UnicodeDecodeError:
                 pass
         if self.legacy:
             return text
