@@ -17,9 +17,8 @@ __all__ = [
     "delete_many",
     "get_many",
     "scan",
-    "render_many",
-    "put_blobs",
-    "get_blobs",
+    "put_sealed",
+    "get_sealed",
     "scan_blobs",
 ]
 
@@ -79,15 +78,24 @@ def get_many(
     gate: _Gate | None = None,
 ) -> dict[str, Any]: ...
 def scan(connection: apsw.Connection, sql: str, *, gate: _Gate | None = None) -> tuple[list[str], list[str | None]]: ...
-def render_many(keys: Iterable[str], values: Iterable[Any], *, gate: _Gate | None = None) -> list[bytes]: ...
-def put_blobs(
-    connection: apsw.Connection, sql: str, keys: Iterable[str], blobs: Iterable[bytes], *, gate: _Gate | None = None
-) -> None: ...
-def get_blobs(
+def put_sealed(
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    values: Iterable[Any],
+    seal: Callable[..., bytes],
+    nonces: bytes,
+    texts: bool = True,
+    *,
+    gate: _Gate | None = None,
+) -> list[str] | None: ...
+def get_sealed(
     connection: apsw.Connection,
     sql: str,
     keys: Iterable[str],
     decode: Callable[[str, bytes | str | None], Any],
+    unseal: Callable[..., bytes],
+    nonce_len: int,
     *,
     gate: _Gate | None = None,
 ) -> dict[str, Any]: ...

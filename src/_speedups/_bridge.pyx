@@ -91,6 +91,10 @@ cdef extern from "_bridge.h" nogil:
     int sqlite3_clear_bindings(sqlite3_stmt *)
     int sqlite3_finalize(sqlite3_stmt *)
 
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
+    int PyBUF_READ
+
 cdef extern from "pythread.h" nogil:
     unsigned long PyThread_get_thread_ident()
 
@@ -114,7 +118,7 @@ cdef extern from "_turn.h" nogil:
 
 __all__ = [
     "KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan",
-    "render_many", "put_blobs", "get_blobs", "scan_blobs",
+    "put_sealed", "get_sealed", "scan_blobs",
 ]
 
 #: Which implementation this is (the pure twin says "apsw").
@@ -643,63 +647,15 @@ def scan(connection, str sql, *, gate=None):
         nb_arena_free(&a)
 
 
-# -- stored bytes: the batch paths of an encrypted store (``nanasqlite.cipher``) ----------------------------------
+# -- sealed values: the batch paths of an encrypted store (``nanasqlite.cipher``) --------------------------------
 #
-# A cipher needs the GIL, so an encrypted batch write is split in three calls: ``render_many`` (the JSON texts,
-# rendered without the GIL as in ``put_many``), the cipher (the caller, with the GIL), ``put_blobs`` (the SQLite
-# work without the GIL). Reads hand the stored bytes to the caller's callback instead of parsing them.
+# The cipher is a Python callable (``cryptography``'s), so it runs with the GIL, called from C in one loop over
+# buffers of the kernel's own memory; the JSON rendering and parsing and the SQLite work stay as in put_many and
+# get_many. ``seal``/``unseal`` are the AEAD's ``encrypt``/``decrypt`` (called ``(nonce, data, None)``, nonce
+# ``nonce_len`` bytes before the ciphertext) or, with ``nonce_len`` 0, Fernet's (called ``(token)``).
 
-
-def render_many(keys, values, *, gate=None):
-    """The UTF-8 JSON text of every value, as a list of bytes, rendered without the GIL.
-
-    A value that cannot be stored raises ``TypeError``/``ValueError`` naming its key, as ``put_many`` does.
-    """
-    cdef list ks = list(keys)
-    cdef list vals = list(values)
-    if len(vals) != len(ks):
-        raise ValueError("keys and values differ in length")
-    cdef Tape t
-    cdef TapeBuf arena
-    cdef Py_ssize_t *offsets = NULL
-    cdef Py_ssize_t i, n = len(vals)
-    cdef int rc = TAPE_OK
-    cdef list out
-    cdef nb_turn *turn = _turn_of(gate)
-    cdef unsigned long me = PyThread_get_thread_ident()
-    tape_init(&t)
-    tapebuf_init(&arena)
-    try:
-        for i in range(n):
-            try:
-                tape_push(&t, vals[i])
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"cannot store key {ks[i]!r}: {exc}") from None
-            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
-                _tape_switch_point()
-        offsets = <Py_ssize_t *>malloc(<size_t>(n + 1) * sizeof(Py_ssize_t))
-        if offsets == NULL:
-            raise MemoryError()
-        _leave(gate, turn, me)
-        with nogil:
-            _turn_leave(turn, me)
-            rc = tape_render_all(&t, &arena, offsets)
-            _turn_enter(turn, me)
-        _enter(gate, turn)
-        if rc != TAPE_OK:
-            raise MemoryError()
-        out = PyList_New(n)
-        for i in range(n):
-            text = PyBytes_FromStringAndSize(arena.data + offsets[i], offsets[i + 1] - offsets[i])
-            Py_INCREF(text)
-            PyList_SET_ITEM(out, i, text)
-            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
-                _tape_switch_point()
-        return out
-    finally:
-        free(offsets)
-        tape_free(&t)
-        tapebuf_free(&arena)
+cdef enum:
+    _TAG = 16  # bytes of the AEAD tag after the ciphertext
 
 
 cdef void _write_blobs(sqlite3 *db, const char *sql, const char **keys, int *key_sizes, Py_ssize_t n,
@@ -729,39 +685,83 @@ cdef void _write_blobs(sqlite3 *db, const char *sql, const char **keys, int *key
     sqlite3_mutex_leave(mutex)
 
 
-def put_blobs(connection, str sql, keys, blobs, *, gate=None):
-    """Run ``sql`` (an INSERT with parameters key, value) for every pair, the value bound as a BLOB, all or
-    nothing, without the GIL."""
+def put_sealed(connection, str sql, keys, values, seal, nonces, bint texts=True, *, gate=None):
+    """``put_many`` storing every value's JSON text sealed, as a BLOB: ``nonce + seal(nonce, text, None)`` with
+    nonce i the i-th ``len(nonces) // len(keys)`` bytes of ``nonces`` (the AEAD modes), or ``seal(text)`` when
+    ``nonces`` is empty (Fernet). Returns the JSON texts written (None unless ``texts``)."""
     cdef _Keys k = _Keys(keys)
-    cdef list bs = list(blobs)
-    if len(bs) != k.n:
+    cdef list vals = list(values)
+    if len(vals) != k.n:
         raise ValueError("keys and values differ in length")
+    cdef Py_ssize_t i, n = k.n, length, nonce_len = 0
+    cdef bytes nonce_b = nonces
+    if n and len(nonce_b):
+        nonce_len = len(nonce_b) // n
+        if nonce_len * n != len(nonce_b) or nonce_len == 0:
+            raise ValueError("nonces must hold one nonce per key")
+    cdef const char *nonce_p = nonce_b
     cdef sqlite3 *db = _db(connection)
     cdef bytes sql_b = _sql(sql)
     cdef const char *csql = sql_b
+    cdef Tape t
+    cdef TapeBuf arena
+    cdef Py_ssize_t *offsets = NULL
     cdef const char **ptr = NULL
     cdef int *size = NULL
-    cdef Py_ssize_t i, n = k.n, length
+    cdef list sealed
     cdef nb_status st
+    cdef int rc = TAPE_OK
+    cdef list out
     cdef nb_turn *turn = _turn_of(gate)
     cdef unsigned long me = PyThread_get_thread_ident()
     st.code = SQLITE_OK
     st.msg[0] = 0
+    tape_init(&t)
+    tapebuf_init(&arena)
     try:
+        for i in range(n):
+            try:
+                tape_push(&t, vals[i])
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"cannot store key {k.keys[i]!r}: {exc}") from None
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        offsets = <Py_ssize_t *>malloc(<size_t>(n + 1) * sizeof(Py_ssize_t))
         ptr = <const char **>malloc(<size_t>(n + 1) * sizeof(char *))
         size = <int *>malloc(<size_t>(n + 1) * sizeof(int))
-        if ptr == NULL or size == NULL:
+        if offsets == NULL or ptr == NULL or size == NULL:
             raise MemoryError()
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            rc = tape_render_all(&t, &arena, offsets)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if rc != TAPE_OK:
+            raise MemoryError()
+        sealed = PyList_New(n)
         for i in range(n):
-            blob = bs[i]
-            if type(blob) is not bytes:
-                raise TypeError(f"cannot store key {k.keys[i]!r}: the stored value must be bytes, not "
-                                f"{type(blob).__name__}")
+            if nonce_len:
+                nonce = PyBytes_FromStringAndSize(nonce_p + i * nonce_len, nonce_len)
+                text = PyMemoryView_FromMemory(arena.data + offsets[i], offsets[i + 1] - offsets[i], PyBUF_READ)
+                body = seal(nonce, text, None)
+                if type(body) is not bytes:
+                    raise TypeError(f"seal returned {type(body).__name__}, not bytes")
+                length = PyBytes_GET_SIZE(body)
+                blob = PyBytes_FromStringAndSize(NULL, nonce_len + length)
+                memcpy(PyBytes_AS_STRING(blob), nonce_p + i * nonce_len, <size_t>nonce_len)
+                memcpy(PyBytes_AS_STRING(blob) + nonce_len, PyBytes_AS_STRING(body), <size_t>length)
+            else:  # Fernet takes bytes only
+                blob = seal(PyBytes_FromStringAndSize(arena.data + offsets[i], offsets[i + 1] - offsets[i]))
+                if type(blob) is not bytes:
+                    raise TypeError(f"seal returned {type(blob).__name__}, not bytes")
             length = PyBytes_GET_SIZE(blob)
             if length > 0x7FFFFFFF:
                 raise ValueError(f"cannot store key {k.keys[i]!r}: a value of {length} bytes is too long for SQLite")
             ptr[i] = PyBytes_AS_STRING(blob)
             size[i] = <int>length
+            Py_INCREF(blob)
+            PyList_SET_ITEM(sealed, i, blob)  # keeps ptr[i] alive
         _leave(gate, turn, me)
         with nogil:
             _turn_leave(turn, me)
@@ -770,9 +770,22 @@ def put_blobs(connection, str sql, keys, blobs, *, gate=None):
         _enter(gate, turn)
         if st.code != SQLITE_OK:
             _raise(&st)
+        if not texts:
+            return None
+        out = PyList_New(n)
+        for i in range(n):
+            text = PyUnicode_DecodeUTF8(arena.data + offsets[i], offsets[i + 1] - offsets[i], NULL)
+            Py_INCREF(text)
+            PyList_SET_ITEM(out, i, text)
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        return out
     finally:
+        free(offsets)
         free(ptr)
         free(size)
+        tape_free(&t)
+        tapebuf_free(&arena)
 
 
 cdef void _collect_typed(sqlite3 *db, sqlite3_stmt *stmt, nb_arena *a, nb_arena *blob, nb_status *st) noexcept nogil:
@@ -802,9 +815,34 @@ cdef object _stored(nb_arena *a, nb_arena *blob, size_t row):
     return _text(a, j)
 
 
-def get_blobs(connection, str sql, keys, decode, *, gate=None):
-    """``get_many`` that parses nothing: a value is ``decode(key, stored)``, with ``stored`` the bytes of a BLOB,
-    the str of a TEXT, or None for a SQL NULL."""
+cdef object _unsealed(nb_arena *a, size_t row, unseal, Py_ssize_t nonce_len, decode, key):
+    """The value of a BLOB ``row``: unsealed and parsed here, or, for anything this fast path does not handle
+    (a value that does not open, a rare JSON form), ``decode(key, stored)``, which raises the library's error."""
+    cdef size_t j = 2 * row + 1
+    cdef const char *p = a.data + a.off[j]
+    cdef Py_ssize_t n = <Py_ssize_t>a.len[j]
+    cdef bint bail = 1
+    value = None
+    if nonce_len == 0 or n >= nonce_len + _TAG:
+        try:
+            if nonce_len:
+                plain = unseal(PyMemoryView_FromMemory(<char *>p, nonce_len, PyBUF_READ),
+                               PyMemoryView_FromMemory(<char *>p + nonce_len, n - nonce_len, PyBUF_READ), None)
+            else:
+                plain = unseal(PyBytes_FromStringAndSize(p, n))
+        except Exception:
+            plain = None
+        if type(plain) is bytes:
+            value = parse_json(PyBytes_AS_STRING(plain), PyBytes_GET_SIZE(plain), &bail)
+    if bail:
+        return decode(key, PyBytes_FromStringAndSize(p, n))
+    return value
+
+
+def get_sealed(connection, str sql, keys, decode, unseal, Py_ssize_t nonce_len, *, gate=None):
+    """``get_many`` over sealed values: a BLOB is opened by ``unseal`` (see ``put_sealed``) and parsed here; every
+    other value, and a BLOB this cannot open or parse, is ``decode(key, stored)`` with ``stored`` the bytes of a
+    BLOB, the str of a TEXT or None for a SQL NULL."""
     cdef _Keys k = _Keys(keys)
     cdef sqlite3 *db = _db(connection)
     cdef Py_ssize_t n = k.n
@@ -881,7 +919,12 @@ def get_blobs(connection, str sql, keys, decode, *, gate=None):
             key = k.keys[i]
             if key in out:  # asked for twice
                 continue
-            out[key] = decode(key, _stored(&a, &blob, <size_t>r))
+            if a.len[2 * r + 1] >= 0 and blob.data[blob.off[r]]:
+                out[key] = _unsealed(&a, <size_t>r, unseal, nonce_len, decode, key)
+            else:
+                out[key] = decode(key, _stored(&a, &blob, <size_t>r))
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
         return out
     finally:
         free(order)

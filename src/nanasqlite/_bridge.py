@@ -23,7 +23,7 @@ from ._native import codec
 
 __all__ = [
     "KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan",
-    "render_many", "put_blobs", "get_blobs", "scan_blobs",
+    "put_sealed", "get_sealed", "scan_blobs",
 ]  # fmt: skip
 
 #: Which implementation this is (the compiled twin says "native").
@@ -254,36 +254,47 @@ def scan(connection: apsw.Connection, sql: str, *, gate: Gate | None = None) -> 
     return [str(r[0]) for r in rows], [None if r[1] is None else str(r[1]) for r in rows]
 
 
-# -- stored bytes: the batch paths of an encrypted store (``nanasqlite.cipher``) ----------------------------------
+# -- sealed values: the batch paths of an encrypted store (``nanasqlite.cipher``) --------------------------------
 
 
-def render_many(keys: Iterable[str], values: Iterable[Any], *, gate: Gate | None = None) -> list[bytes]:
-    """The UTF-8 JSON text of every value; a value that cannot be stored raises naming its key."""
-    keys = list(keys)
+def put_sealed(
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    values: Iterable[Any],
+    seal: Callable[..., bytes],
+    nonces: bytes,
+    texts: bool = True,
+    *,
+    gate: Gate | None = None,
+) -> list[str] | None:
+    """``put_many`` storing every value's JSON text sealed, as a BLOB: ``nonce + seal(nonce, text, None)`` with
+    nonce i the i-th ``len(nonces) // len(keys)`` bytes of ``nonces`` (the AEAD modes), or ``seal(text)`` when
+    ``nonces`` is empty (Fernet). Returns the JSON texts written (None unless ``texts``)."""
+    keys = _check_keys(keys)
     values = list(values)
     if len(values) != len(keys):
         raise ValueError("keys and values differ in length")
-    out = []
+    n = len(keys)
+    step = len(nonces) // n if n else 0
+    if nonces and (step == 0 or step * n != len(nonces)):
+        raise ValueError("nonces must hold one nonce per key")
+    written = []
     for key, value in zip(keys, values, strict=True):
         try:
-            out.append(codec.dumps(value).encode("utf-8"))
+            written.append(codec.dumps(value))
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"cannot store key {key!r}: {exc}") from None
-    return out
-
-
-def put_blobs(
-    connection: apsw.Connection, sql: str, keys: Iterable[str], blobs: Iterable[bytes], *, gate: Gate | None = None
-) -> None:
-    """Run ``sql`` (an INSERT with parameters key, value) for every pair, the value a BLOB, all or nothing."""
-    keys = _check_keys(keys)
-    blobs = list(blobs)
-    if len(blobs) != len(keys):
-        raise ValueError("keys and values differ in length")
-    for key, blob in zip(keys, blobs, strict=True):
-        if type(blob) is not bytes:
-            raise TypeError(f"cannot store key {key!r}: the stored value must be bytes, not {type(blob).__name__}")
-    _atomic(connection, lambda: connection.executemany(sql, zip(keys, blobs, strict=True)))
+    sealed = []
+    for i, text in enumerate(written):
+        data = text.encode("utf-8")
+        nonce = nonces[i * step : (i + 1) * step]
+        body = seal(nonce, data, None) if step else seal(data)
+        if type(body) is not bytes:
+            raise TypeError(f"seal returned {type(body).__name__}, not bytes")
+        sealed.append(nonce + body)
+    _atomic(connection, lambda: connection.executemany(sql, zip(keys, sealed, strict=True)))
+    return written if texts else None
 
 
 def _stored(value: Any) -> bytes | str | None:
@@ -293,16 +304,19 @@ def _stored(value: Any) -> bytes | str | None:
     return value if type(value) is str else str(value)
 
 
-def get_blobs(
+def get_sealed(
     connection: apsw.Connection,
     sql: str,
     keys: Iterable[str],
     decode: Callable[[str, bytes | str | None], Any],
+    unseal: Callable[..., bytes],
+    nonce_len: int,
     *,
     gate: Gate | None = None,
 ) -> dict[str, Any]:
-    """``get_many`` that parses nothing: a value is ``decode(key, stored)``, with ``stored`` the bytes of a BLOB,
-    the str of a TEXT, or None for a SQL NULL."""
+    """``get_many`` over sealed values: ``{key: decode(key, stored)}`` with ``stored`` the bytes of a BLOB, the
+    str of a TEXT or None for a SQL NULL (the compiled twin opens and parses most BLOBs itself with ``unseal``,
+    to the same values)."""
     keys = _check_keys(keys)
     ordered = sorted(keys)
     stored: dict[str, Any] = {}

@@ -86,16 +86,16 @@ def make_cipher(key: object, mode: object = "aes-gcm", allow_legacy_plaintext: b
 class Cipher:
     """Seals JSON texts into what is stored and opens them again. Holds the cipher object, never the key text."""
 
-    __slots__ = ("mode", "legacy", "_engine", "_failure", "_aead")
+    __slots__ = ("mode", "legacy", "engine", "aead", "_failure")
 
     def __init__(
         self, mode: str, engine: Any, failure: tuple[type[BaseException], ...], allow_legacy_plaintext: bool
     ) -> None:
         self.mode = mode
         self.legacy = allow_legacy_plaintext
-        self._engine = engine
+        self.engine = engine
         self._failure = failure
-        self._aead = mode != "fernet"
+        self.aead = mode != "fernet"
 
     def __repr__(self) -> str:
         return f"Cipher(mode={self.mode!r}, allow_legacy_plaintext={self.legacy})"
@@ -105,25 +105,10 @@ class Cipher:
 
     def seal(self, data: bytes) -> bytes:
         """What is stored for the UTF-8 JSON text ``data``."""
-        if self._aead:
+        if self.aead:
             nonce = os.urandom(_NONCE)
-            return nonce + self._engine.encrypt(nonce, data, None)  # type: ignore[no-any-return]
-        return self._engine.encrypt(data)  # type: ignore[no-any-return]
-
-    def seal_many(self, texts: list[bytes]) -> list[bytes]:
-        """``seal`` of every text, in one loop: the nonces come from one ``os.urandom`` call."""
-        encrypt = self._engine.encrypt
-        if not self._aead:
-            return [encrypt(data) for data in texts]
-        nonces = os.urandom(_NONCE * len(texts))
-        out: list[bytes] = []
-        append = out.append
-        at = 0
-        for data in texts:
-            nonce = nonces[at : at + _NONCE]
-            append(nonce + encrypt(nonce, data, None))
-            at += _NONCE
-        return out
+            return nonce + self.engine.encrypt(nonce, data, None)  # type: ignore[no-any-return]
+        return self.engine.encrypt(data)  # type: ignore[no-any-return]
 
     def open(self, key: str, stored: bytes | str | None) -> str | None:
         """The JSON text of what is stored for ``key`` (None for a SQL NULL). A value that does not open with
@@ -132,16 +117,16 @@ class Cipher:
             return None
         if type(stored) is bytes:
             try:
-                if self._aead:
+                if self.aead:
                     if len(stored) < _NONCE + _TAG:
                         raise NanaSQLiteDatabaseError(
                             f"cannot decrypt the value of key {key!r}: corrupted encrypted data (payload of "
                             f"{len(stored)} bytes, shorter than nonce and tag)"
                         )
-                    view = memoryview(stored)
-                    data = self._engine.decrypt(view[:_NONCE], view[_NONCE:], None)
+                    body = stored[_NONCE:] if len(stored) < 4096 else memoryview(stored)[_NONCE:]  # no big copy
+                    data = self.engine.decrypt(stored[:_NONCE], body, None)
                 else:
-                    data = self._engine.decrypt(stored)
+                    data = self.engine.decrypt(stored)
                 return str(data.decode("utf-8"))
             except self._failure:
                 raise NanaSQLiteDatabaseError(
@@ -151,9 +136,9 @@ class Cipher:
             except UnicodeDecodeError:
                 raise NanaSQLiteDatabaseError(f"the decrypted value of key {key!r} is not UTF-8 text") from None
         text = stored if type(stored) is str else str(stored)
-        if not self._aead and text.startswith("gAAAAA"):  # a Fernet token stored as TEXT: 1.6 read those too
+        if not self.aead and text.startswith("gAAAAA"):  # a Fernet token stored as TEXT: 1.6 read those too
             try:
-                return str(self._engine.decrypt(text).decode("utf-8"))
+                return str(self.engine.decrypt(text).decode("utf-8"))
             except self._failure:
                 pass
             except UnicodeDecodeError:
@@ -186,32 +171,38 @@ class CipherKV(KVTable):
         super().put(key, self.cipher.seal(text.encode("utf-8")))  # type: ignore[arg-type]
 
     def put_many(self, keys: list[str], values: list[Any], texts: bool = True) -> list[str] | None:
+        cipher = self.cipher
+        nonces = os.urandom(_NONCE * len(keys)) if cipher.aead else b""
         kernel = self.conn.kernel
-        gate = TURN.mine()
         try:
-            rendered = kernel.render_many(keys, values, gate=gate)
+            return self._run(  # type: ignore[no-any-return]
+                lambda con: kernel.put_sealed(
+                    con, self._put, keys, values, cipher.engine.encrypt, nonces, texts, gate=TURN.mine()
+                ),
+                "batch write",
+            )
         except (TypeError, ValueError) as exc:
             raise refused_batch(keys, values, exc) from None
-        sealed = self.cipher.seal_many(rendered)
-        try:
-            self._run(lambda con: kernel.put_blobs(con, self._put, keys, sealed, gate=gate), "batch write")
-        except (TypeError, ValueError) as exc:
-            raise refused_batch(keys, None, exc) from None
-        return [data.decode("utf-8") for data in rendered] if texts else None
 
     def get_many(self, keys: list[str], decode: Callable[[str, str | None], Any]) -> dict[str, Any]:
-        opened = self.cipher.open
+        cipher = self.cipher
+        opened = cipher.open
+        unseal = cipher.engine.decrypt
+        nonce_len = _NONCE if cipher.aead else 0
         kernel = self.conn.kernel
 
         def value(key: str, stored: bytes | str | None) -> Any:
             return decode(key, opened(key, stored))
 
+        def fetch(con: apsw.Connection) -> Any:
+            return kernel.get_sealed(con, self._get_in, keys, value, unseal, nonce_len, gate=TURN.mine())
+
         def run(con: apsw.Connection) -> Any:
             if len(keys) <= IN_CHUNK or not con.getautocommit():
-                return kernel.get_blobs(con, self._get_in, keys, value, gate=TURN.mine())
+                return fetch(con)
             con.execute("BEGIN DEFERRED")  # one state of the file, as KVTable.get_many
             try:
-                found = kernel.get_blobs(con, self._get_in, keys, value, gate=TURN.mine())
+                found = fetch(con)
             except BaseException:
                 if not con.getautocommit():
                     con.execute("ROLLBACK")
