@@ -31,35 +31,43 @@ KEYS = {
 }
 
 
-def _spin_rate(seconds: float) -> float:
-    """Counts per second of a spinning thread while nothing else runs."""
-    count = 0
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        count += 1
-    return count / seconds
+def _gil_free_share(work: Any) -> float:
+    """The share of ``work()``'s wall time during which its thread did not hold the GIL (the clock method).
 
-
-def _gil_free_share(work: Any) -> tuple[float, float]:
-    """(share, seconds): the spinner's rate during ``work()`` over its rate alone, and work's wall time."""
-    alone = _spin_rate(0.3)
+    A second thread stamps the clock in a loop that lets go of the GIL at every turn (``sleep(0)``), with a
+    switch interval so long that the interpreter never takes the GIL from the worker: the spinner gets to stamp
+    only while the worker has released the GIL, so the gaps between its stamps are the worker's GIL-held time.
+    Being descheduled by the OS also makes gaps, so on a busy machine this errs low."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(5.0)
     stop = threading.Event()
-    counted = [0]
+    held = [0.0]
+    ready = threading.Event()
 
     def spin() -> None:
-        n = 0
+        last = time.perf_counter()
+        ready.set()
+        gaps = 0.0
         while not stop.is_set():
-            n += 1
-        counted[0] = n
+            time.sleep(0)
+            now = time.perf_counter()
+            if now - last > 20e-6:
+                gaps += now - last
+            last = now
+        held[0] = gaps
 
     t = threading.Thread(target=spin)
-    start = time.perf_counter()
     t.start()
-    work()
-    seconds = time.perf_counter() - start
-    stop.set()
-    t.join()
-    return min(1.0, counted[0] / seconds / alone), seconds
+    ready.wait()
+    try:
+        start = time.perf_counter()
+        work()
+        seconds = time.perf_counter() - start
+        stop.set()
+        t.join()
+    finally:
+        sys.setswitchinterval(before)
+    return max(0.0, 1.0 - held[0] / seconds)
 
 
 def worker(path: str, data_file: str, mode: str, ours: bool) -> dict[str, Any]:
@@ -83,10 +91,10 @@ def worker(path: str, data_file: str, mode: str, ours: bool) -> dict[str, Any]:
     db.close()
     if ours:
         db = NanaSQLite(path + ".share", encryption_key=KEYS[mode], encryption_mode=mode)
-        out["share"], _ = _gil_free_share(lambda: db.batch_update(data))
+        out["share"] = _gil_free_share(lambda: db.batch_update(data))
         db.close()
         plain = NanaSQLite(path + ".plain")
-        out["plain_share"], _ = _gil_free_share(lambda: plain.batch_update(data))
+        out["plain_share"] = _gil_free_share(lambda: plain.batch_update(data))
         plain.close()
     return out
 
@@ -139,10 +147,11 @@ def main() -> None:
                         runs[peer].append(json.loads(result.stdout))
                 med = {p: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for p, rs in runs.items()}
                 ours, base = med["ours"], med["1.6.2"]
+                w, bw, r, br = ours["write"], base["write"], ours["read"], base["read"]
                 print(
-                    f"{shape:10} {mode:9} {n:>6}  {ours['write'] * 1e3:>8.1f}ms {base['write'] * 1e3:>6.1f}ms "
-                    f"{base['write'] / ours['write']:>5.2f}x  {ours['read'] * 1e3:>8.1f}ms {base['read'] * 1e3:>6.1f}ms "
-                    f"{base['read'] / ours['read']:>5.2f}x  {ours['share']:>11.0%} {ours['plain_share']:>6.0%}",
+                    f"{shape:10} {mode:9} {n:>6}  {w * 1e3:>8.1f}ms {bw * 1e3:>6.1f}ms {bw / w:>5.2f}x  "
+                    f"{r * 1e3:>8.1f}ms {br * 1e3:>6.1f}ms {br / r:>5.2f}x  "
+                    f"{ours['share']:>11.0%} {ours['plain_share']:>6.0%}",
                     flush=True,
                 )
 
