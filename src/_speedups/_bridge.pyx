@@ -91,10 +91,6 @@ cdef extern from "_bridge.h" nogil:
     int sqlite3_clear_bindings(sqlite3_stmt *)
     int sqlite3_finalize(sqlite3_stmt *)
 
-cdef extern from "Python.h":
-    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
-    int PyBUF_READ
-
 cdef extern from "pythread.h" nogil:
     unsigned long PyThread_get_thread_ident()
 
@@ -743,7 +739,8 @@ def put_sealed(connection, str sql, keys, values, seal, nonces, bint texts=True,
         for i in range(n):
             if nonce_len:
                 nonce = PyBytes_FromStringAndSize(nonce_p + i * nonce_len, nonce_len)
-                text = PyMemoryView_FromMemory(arena.data + offsets[i], offsets[i + 1] - offsets[i], PyBUF_READ)
+                # bytes, not a memoryview of the arena: cryptography takes other buffers through a slow cffi path
+                text = PyBytes_FromStringAndSize(arena.data + offsets[i], offsets[i + 1] - offsets[i])
                 body = seal(nonce, text, None)
                 if type(body) is not bytes:
                     raise TypeError(f"seal returned {type(body).__name__}, not bytes")
@@ -826,8 +823,8 @@ cdef object _unsealed(nb_arena *a, size_t row, unseal, Py_ssize_t nonce_len, dec
     if nonce_len == 0 or n >= nonce_len + _TAG:
         try:
             if nonce_len:
-                plain = unseal(PyMemoryView_FromMemory(<char *>p, nonce_len, PyBUF_READ),
-                               PyMemoryView_FromMemory(<char *>p + nonce_len, n - nonce_len, PyBUF_READ), None)
+                plain = unseal(PyBytes_FromStringAndSize(p, nonce_len),
+                               PyBytes_FromStringAndSize(p + nonce_len, n - nonce_len), None)
             else:
                 plain = unseal(PyBytes_FromStringAndSize(p, n))
         except Exception:

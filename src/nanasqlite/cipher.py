@@ -123,8 +123,8 @@ class Cipher:
                             f"cannot decrypt the value of key {key!r}: corrupted encrypted data (payload of "
                             f"{len(stored)} bytes, shorter than nonce and tag)"
                         )
-                    body = stored[_NONCE:] if len(stored) < 4096 else memoryview(stored)[_NONCE:]  # no big copy
-                    data = self.engine.decrypt(stored[:_NONCE], body, None)
+                    # bytes slices: cryptography takes a memoryview through a much slower path
+                    data = self.engine.decrypt(stored[:_NONCE], stored[_NONCE:], None)
                 else:
                     data = self.engine.decrypt(stored)
                 return str(data.decode("utf-8"))
