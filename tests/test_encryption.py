@@ -26,7 +26,9 @@ import pytest
 from nanasqlite import (
     AsyncNanaSQLite,
     NanaSQLite,
+    NanaSQLiteClosedError,
     NanaSQLiteDatabaseError,
+    NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
 
@@ -307,6 +309,25 @@ def test_a_wrong_key_raises_the_library_error_and_changes_nothing(db_path: str, 
     assert stored(db_path) == before
 
 
+def test_a_value_that_cannot_be_stored_names_its_key_and_writes_nothing(enc: NanaSQLite, db_path: str) -> None:
+    enc["kept"] = 1
+    with pytest.raises(NanaSQLiteTypeError, match="'bad'"):
+        enc.batch_update({"a": SECRET, "bad": object(), "c": 3})
+    with pytest.raises(NanaSQLiteTypeError, match="'bad'"):
+        enc["bad"] = {1, 2}
+    with pytest.raises(NanaSQLiteTypeError):
+        enc.batch_update({"a": 1, 2: 3})  # type: ignore[dict-item]
+    assert sorted(stored(db_path)) == ["kept"] and enc.to_dict() == {"kept": 1}
+
+
+def test_a_closed_encrypted_store_raises_the_closed_error(enc: NanaSQLite) -> None:
+    enc["a"] = 1
+    enc.close()
+    for call in (lambda: enc["a"], lambda: enc.batch_get(["a"]), lambda: enc.batch_update({"b": 2}), enc.load_all):
+        with pytest.raises(NanaSQLiteClosedError):
+            call()
+
+
 def test_a_corrupted_value_is_refused(db_path: str) -> None:
     with NanaSQLite(db_path, encryption_key=AES_KEY) as db:
         db["a"] = "x"
@@ -393,6 +414,8 @@ def test_plaintext_rows_are_refused_unless_allowed_then_migrated(tmp_path: Path,
         db.batch_update(db.to_dict())  # the migration: every value written again, now encrypted
         db.vacuum()  # drops the free pages that still held the old plaintext
     assert all(type(v) is bytes for v in stored(path).values())
+    assert "значение".encode() in Path(Path(__file__).parent / "golden" / "orjson_style.db").read_bytes()
+    assert "значение".encode() not in raw_bytes(path)  # a value (keys stay plaintext), in no page any more
     with NanaSQLite(path, encryption_key=KEYS[mode], encryption_mode=mode) as db:
         assert db.to_dict() == want
 
@@ -508,3 +531,34 @@ def test_get_sealed_opens_what_it_can_and_hands_the_rest_to_decode(con: apsw.Con
         cipher.decrypt(scanned["k3"][:12], scanned["k3"][12:], None)
         == json.dumps(values[3], ensure_ascii=False, separators=(",", ":")).encode()
     )
+
+
+# -- the README's Encryption section, run as written -------------------------------------------------------------
+
+
+def readme_blocks() -> list[str]:
+    import re
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## Encryption", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def test_the_readme_encryption_examples_run_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    first, migration = readme_blocks()
+    out = io.StringIO()
+    scope: dict[str, Any] = {}
+    with contextlib.redirect_stdout(out):
+        exec(compile(first, "README encryption", "exec"), scope)
+    assert out.getvalue() == "Nana\n"
+    assert b"4111" not in raw_bytes("secret.db") and len(scope["key"]) == 32
+    with NanaSQLite("app.db") as plain:  # a plaintext file to migrate
+        plain.batch_update({"user": {"name": SECRET}, "n": 1})
+    exec(compile(migration, "README migration", "exec"), scope)
+    assert SECRET.encode() not in raw_bytes("app.db")
+    with NanaSQLite("app.db", encryption_key=scope["key"]) as db:
+        assert db.to_dict() == {"user": {"name": SECRET}, "n": 1}
