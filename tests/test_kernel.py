@@ -296,3 +296,126 @@ def test_store_batch_failure_in_sqlite_is_a_database_error_and_writes_nothing(db
     assert db.get("a") is None
     db.batch_update({"a": 1})
     assert db.to_dict() == {"keep": 1, "a": 1}
+
+
+# -- the point read ----------------------------------------------------------------------------------------
+
+POINT = "SELECT value FROM kv WHERE key = ?"
+ABSENT_MARK = object()
+
+
+def point(con: apsw.Connection, kernel: ModuleType) -> Any:
+    def fallback(text: str) -> Any:
+        from nanasqlite._native import codec
+
+        return codec.loads(text)
+
+    return kernel.PointRead(con, POINT, ABSENT_MARK, fallback)
+
+
+def test_point_read_returns_values_none_for_null_and_the_absent_mark(con: apsw.Connection, kernel: ModuleType) -> None:
+    big = {"text": "é" * 70_000, "floats": [random.random() for _ in range(2000)]}
+    con.executemany(PUT, [("a", '{"x":[1,2.5,"é"]}'), ("big", json.dumps(big)), ("s", '"short"')])
+    con.execute("INSERT INTO kv VALUES ('null', NULL)")
+    reader = point(con, kernel)
+    assert reader.read("s") == "short"
+    assert reader.read("big") == big  # the buffer grows
+    assert reader.read("a") == {"x": [1, 2.5, "é"]}  # and is reused for a smaller one
+    assert reader.read("null") is None
+    assert reader.read("missing") is ABSENT_MARK
+    assert reader.read("") is ABSENT_MARK
+    reader.close()
+
+
+def test_point_read_leaves_no_transaction_open(con: apsw.Connection, kernel: ModuleType, tmp_path: Any) -> None:
+    # Every read resets its statement: another connection can write and checkpoint in full at once.
+    con.execute(PUT, ("k", "1"))
+    reader = point(con, kernel)
+    assert reader.read("k") == 1
+    other = apsw.Connection(str(tmp_path / "k.db"))
+    other.execute(PUT, ("k", "2"))
+    busy, log, done = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    assert (busy, log, done) == (0, 0, 0)  # no reader held an old snapshot
+    assert reader.read("k") == 2
+    other.close()
+    reader.close()
+
+
+def test_point_read_errors(con: apsw.Connection, kernel: ModuleType) -> None:
+    con.execute(PUT, ("bad", "{not json"))
+    reader = point(con, kernel)
+    with pytest.raises(ValueError):
+        reader.read("bad")
+    with pytest.raises(UnicodeEncodeError):
+        reader.read("\ud800")
+    assert reader.read("bad2") is ABSENT_MARK  # still usable after both
+    reader.close()
+    reader.close()  # idempotent
+    with pytest.raises(apsw.ConnectionClosedError):
+        reader.read("bad")
+
+
+def test_point_read_on_a_missing_table_is_an_apsw_error(con: apsw.Connection, kernel: ModuleType) -> None:
+    reader = kernel.PointRead(con, "SELECT value FROM nope WHERE key = ?", ABSENT_MARK, json.loads)
+    with pytest.raises(apsw.SQLError):
+        reader.read("k")
+    reader.close()
+
+
+def test_a_connection_with_a_forgotten_point_read_still_closes(tmp_path: Any, kernel: ModuleType) -> None:
+    c = apsw.Connection(str(tmp_path / "f.db"))
+    c.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT)")
+    c.execute(PUT, ("k", "[1]"))
+    assert kernel.attach(c)
+    reader = point(c, kernel)
+    assert reader.read("k") == [1]
+    del reader  # finalized by the garbage collector, before the connection it holds
+    c.close()
+
+
+def test_store_cold_reads_go_through_the_point_read_and_survive_restore(tmp_path: Any) -> None:
+    path = str(tmp_path / "s.db")
+    db = NanaSQLite(path)
+    db["a"] = {"v": 1}
+    db.backup(str(tmp_path / "b.db"))
+    db["a"] = {"v": 2}
+    db.clear_cache()
+    assert db["a"] == {"v": 2}
+    db.restore(str(tmp_path / "b.db"))  # the connection is reopened: its statements are made again
+    assert db["a"] == {"v": 1}
+    assert db.get("zz") is None
+    db.execute("UPDATE data SET value = '{oops' WHERE key = 'a'")
+    with pytest.raises(NanaSQLiteDatabaseError, match="not valid JSON"):
+        db["a"]
+    db.close()
+    with pytest.raises(NanaSQLiteClosedError):
+        db["a"]
+
+
+# -- first reads of cached texts (the compiled front decodes them itself; the pure one through _miss) --------
+
+
+def test_first_reads_after_bulk_load_decode_and_keep_the_value(tmp_path: Any) -> None:
+    path = str(tmp_path / "b.db")
+    with NanaSQLite(path) as db:
+        db.batch_update({f"k{i}": {"i": i, "f": i / 3} for i in range(100)})
+        db.execute("INSERT INTO data VALUES ('null', NULL), ('bad', '[1,')")
+    db = NanaSQLite(path, bulk_load=True)
+    assert "k5" in db and "null" in db
+    first = db["k5"]
+    assert first == {"i": 5, "f": 5 / 3}
+    assert db["k5"] is first  # decoded once, then a cache hit
+    assert db.get("k6") == {"i": 6, "f": 2.0}
+    assert db["null"] is None and db.get("null", 1) is None
+    for _ in range(2):  # not JSON: the store's error, every time, and the text stays as it is
+        with pytest.raises(NanaSQLiteDatabaseError, match="not valid JSON"):
+            db["bad"]
+        with pytest.raises(NanaSQLiteDatabaseError, match="not valid JSON"):
+            db.get("bad")
+    db["k7"] = [7]  # a write replaces the loaded text
+    assert db["k7"] == [7]
+    del db["bad"]
+    assert db.to_dict()["k8"] == {"i": 8, "f": 8 / 3}
+    db.close()
+    with pytest.raises(NanaSQLiteClosedError):
+        db["k9"]

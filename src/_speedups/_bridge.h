@@ -137,6 +137,72 @@ static int nb_arena_push_column(nb_arena *a, sqlite3_stmt *stmt, int col) {
     return nb_arena_push(a, t, t ? n : -1);
 }
 
+/* A value copied out of SQLite: `len` bytes of `data`, or len -1 for SQL NULL. The buffer is reused. */
+typedef struct {
+    char *data;
+    size_t cap;
+    long long len;
+} nb_buf;
+
+/* One point read by a statement `SELECT value ... WHERE key = ?` that the caller keeps (prepared here on first
+ * use, as a persistent statement): bind the key, step once, copy the value into `out`, reset. Returns 1 when a
+ * row was found, 0 when none was, -1 on an error (in `st`). The statement is reset before this returns, so no
+ * read transaction stays open and the caller parses its own copy: nothing it does afterwards can reach
+ * SQLite's buffer once another call on the connection has moved it. */
+static int nb_point(sqlite3 *db, sqlite3_stmt **stmt, const char *sql, const char *key, int klen, nb_buf *out,
+                    nb_status *st) {
+    sqlite3_mutex *m = sqlite3_db_mutex(db);
+    int found = 0, rc;
+    sqlite3_mutex_enter(m);
+    if (!*stmt) {
+        rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL);
+        if (rc != SQLITE_OK) {
+            nb_fail(db, st, rc);
+            *stmt = NULL;
+            sqlite3_mutex_leave(m);
+            return -1;
+        }
+    }
+    sqlite3_bind_text(*stmt, 1, key, klen, SQLITE_STATIC);
+    rc = sqlite3_step(*stmt);
+    if (rc == SQLITE_ROW) {
+        found = 1;
+        out->len = -1;
+        if (sqlite3_column_type(*stmt, 0) != SQLITE_NULL) {
+            const unsigned char *t = sqlite3_column_text(*stmt, 0);
+            size_t n = (size_t)sqlite3_column_bytes(*stmt, 0);
+            if (!t) {
+                nb_nomem(st);
+                found = -1;
+            } else {
+                if (n > out->cap) {
+                    size_t cap = out->cap ? out->cap : 256;
+                    while (cap < n) cap *= 2;
+                    char *data = (char *)realloc(out->data, cap);
+                    if (!data) {
+                        nb_nomem(st);
+                        found = -1;
+                    } else {
+                        out->data = data;
+                        out->cap = cap;
+                    }
+                }
+                if (found == 1) {
+                    if (n) memcpy(out->data, t, n);
+                    out->len = (long long)n;
+                }
+            }
+        }
+    } else if (rc != SQLITE_DONE) {
+        nb_fail(db, st, rc);
+        found = -1;
+    }
+    sqlite3_reset(*stmt);
+    sqlite3_clear_bindings(*stmt); /* the key's bytes belong to the caller's str */
+    sqlite3_mutex_leave(m);
+    return found;
+}
+
 /* A key to sort and match: its UTF-8 bytes and where it came from (a position in the caller's list of keys,
  * or a row of the arena). */
 typedef struct {

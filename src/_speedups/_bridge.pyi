@@ -8,19 +8,7 @@ class _Gate(Protocol):
     def release(self) -> None: ...
     def acquire(self) -> None: ...
 
-__all__ = [
-    "KERNEL",
-    "Turn",
-    "Mailbox",
-    "attach",
-    "put_many",
-    "delete_many",
-    "get_many",
-    "scan",
-    "put_sealed",
-    "get_sealed",
-    "scan_blobs",
-]
+__all__ = ["KERNEL", "Turn", "Mailbox", "PointRead", "attach", "put_many", "delete_many", "get_many", "scan"]
 
 KERNEL: Final[str]
 
@@ -45,6 +33,12 @@ class Mailbox:
     def put(self, item: Any) -> None: ...
     def take(self, turn: Turn | None = None) -> Any: ...
     def take_nowait(self) -> Any: ...
+
+@disjoint_base
+class PointRead:
+    def __init__(self, connection: apsw.Connection, sql: str, absent: Any, fallback: Callable[[str], Any]) -> None: ...
+    def read(self, key: str) -> Any: ...
+    def close(self) -> None: ...
 
 def attach(connection: apsw.Connection) -> bool: ...
 def libversion() -> str: ...
@@ -78,6 +72,9 @@ def get_many(
     gate: _Gate | None = None,
 ) -> dict[str, Any]: ...
 def scan(connection: apsw.Connection, sql: str, *, gate: _Gate | None = None) -> tuple[list[str], list[str | None]]: ...
+
+__all__ += ["put_sealed", "get_sealed", "scan_blobs"]
+
 def put_sealed(
     connection: apsw.Connection,
     sql: str,

@@ -74,6 +74,12 @@ cdef extern from "_bridge.h" nogil:
         long long n
         size_t i
     void nb_ref_sort(nb_ref *r, size_t n)
+    ctypedef struct nb_buf:
+        char *data
+        size_t cap
+        long long len
+    int nb_point(sqlite3 *db, sqlite3_stmt **stmt, const char *sql, const char *key, int klen, nb_buf *out,
+                 nb_status *st)
     size_t nb_row_keys(const nb_arena *a, nb_ref *out)
     void nb_match(nb_ref *keys, size_t n, nb_ref *rows, size_t m, long long *row_of)
 
@@ -112,10 +118,7 @@ cdef extern from "_turn.h" nogil:
     void nb_box_wait(nb_box *b)
     int nb_box_try(nb_box *b)
 
-__all__ = [
-    "KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan",
-    "put_sealed", "get_sealed", "scan_blobs",
-]
+__all__ = ["KERNEL", "Turn", "Mailbox", "PointRead", "attach", "put_many", "delete_many", "get_many", "scan"]
 
 #: Which implementation this is (the pure twin says "apsw").
 KERNEL = "native"
@@ -138,6 +141,89 @@ def attach(connection):
     except (_apsw.Error, AttributeError):
         return False
     return bool(nb_ready())
+
+
+@cython.auto_pickle(False)
+cdef class PointRead:
+    """A cold point read: ``read(key)`` runs the connection's ``SELECT value ... WHERE key = ?`` through one
+    statement this object keeps prepared, and parses the value. ``absent`` is returned for a missing key, None for
+    a stored SQL NULL; ``fallback(text)`` decodes what the parser leaves to the standard library (and raises its
+    ``ValueError`` for a text that is not JSON). No cursor, no row tuple and no str of the text are made.
+
+    SQLite's step runs without the GIL, like APSW's. The value is copied out and the statement reset before the
+    GIL is taken back, so no read transaction stays open and the parse cannot outlive SQLite's buffer. Call
+    ``close()`` before the connection closes (``storage.Connection`` does); the statement holds the connection
+    object, so a forgotten one is finalized by the garbage collector first.
+    """
+
+    cdef sqlite3 *db
+    cdef sqlite3_stmt *stmt
+    cdef nb_buf buf
+    cdef bint busy
+    cdef bint closed
+    cdef object connection  # keeps the sqlite3 object alive while the statement lives
+    cdef bytes sql
+    cdef object absent
+    cdef object fallback
+
+    def __cinit__(self):
+        self.stmt = NULL
+        memset(&self.buf, 0, sizeof(nb_buf))
+
+    def __init__(self, connection, str sql, absent, fallback):
+        self.db = _db(connection)
+        self.connection = connection
+        self.sql = _sql(sql)
+        self.absent = absent
+        self.fallback = fallback
+
+    def __dealloc__(self):
+        if self.stmt != NULL:
+            sqlite3_finalize(self.stmt)
+        free(self.buf.data)
+
+    def read(self, str key):
+        cdef Py_ssize_t klen
+        cdef const char *k = _utf8(key, &klen)  # UnicodeEncodeError for a key with lone surrogates
+        cdef const char *csql = self.sql
+        cdef nb_status st
+        cdef nb_buf spare
+        cdef nb_buf *b = &self.buf
+        cdef int found
+        cdef bint bail = True
+        if self.closed:
+            raise _apsw.ConnectionClosedError("the statement is closed")
+        if self.busy:  # used again while parsing (a finalizer, another thread): not with the shared buffer
+            memset(&spare, 0, sizeof(nb_buf))
+            b = &spare
+        st.code = SQLITE_OK
+        st.msg[0] = 0
+        self.busy = True
+        try:
+            with nogil:
+                found = nb_point(self.db, &self.stmt, csql, k, <int>klen, b, &st)
+            if found < 0:
+                _raise(&st)
+            if found == 0:
+                return self.absent
+            if b.len < 0:
+                return None
+            value = parse_json(b.data, <Py_ssize_t>b.len, &bail)
+            if bail:
+                return self.fallback(PyUnicode_DecodeUTF8(b.data, <Py_ssize_t>b.len, "replace"))
+            return value
+        finally:
+            if b == &self.buf:
+                self.busy = False
+            else:
+                free(spare.data)
+
+    def close(self):
+        """Finalize the statement; later reads raise. Idempotent."""
+        self.closed = True
+        if self.stmt != NULL:
+            sqlite3_finalize(self.stmt)
+            self.stmt = NULL
 
 
 def libversion():
@@ -649,6 +735,8 @@ def scan(connection, str sql, *, gate=None):
 # buffers of the kernel's own memory; the JSON rendering and parsing and the SQLite work stay as in put_many and
 # get_many. ``seal``/``unseal`` are the AEAD's ``encrypt``/``decrypt`` (called ``(nonce, data, None)``, nonce
 # ``nonce_len`` bytes before the ciphertext) or, with ``nonce_len`` 0, Fernet's (called ``(token)``).
+
+__all__ += ["put_sealed", "get_sealed", "scan_blobs"]
 
 cdef enum:
     _TAG = 16  # bytes of the AEAD tag after the ciphertext

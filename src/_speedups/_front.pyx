@@ -2,35 +2,75 @@
 """Compiled twin of ``nanasqlite._front``: cache hits without a Python frame.
 
 ``CacheFront.__getitem__`` fills the mapping slot of the type, so ``db[key]`` on a cached key is one dict lookup
-behind one C call.
+behind one C call. The first read of a value that is cached as undecoded text (after ``bulk_load`` or a write)
+is answered here too: the text is parsed by the compiled codec and the decoded value replaces it in the cache,
+with no Python frame between ``db[key]`` and the parser. The pure twin sends that case to ``_miss``, which does
+the same under the store's lock. Here the value replaces the text only if that text is still the cached one,
+checked and swapped with no call in between that could let another thread run, so a write that raced the
+parse wins (the lock-free cache hit above gives the same guarantee).
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItemWithError, PyDict_SetItem
+from cpython.dict cimport PyDict_DelItem, PyDict_GetItemWithError, PyDict_SetItem
 from cpython.list cimport PyList_Append
 from cpython.ref cimport PyObject
+
+from ._codec import loads as _loads
+
+cdef object _NOT_FOUND = object()
 
 
 @cython.auto_pickle(False)  # a store is a live connection: never pickled
 cdef class CacheFront:
     cdef public dict _hot
+    cdef public dict _raw  # the policy's undecoded texts (None: a policy that keeps none)
 
     def __getitem__(self, key):
         cdef PyObject *value = PyDict_GetItemWithError(self._hot, key)
-        if value is NULL:
-            return self._miss(key)
-        return <object>value
+        if value is not NULL:
+            return <object>value
+        if self._raw is not None:
+            found = self._first_read(key)
+            if found is not _NOT_FOUND:
+                return found
+        return self._miss(key)
 
     def get(self, key, default=None):
         cdef PyObject *value = PyDict_GetItemWithError(self._hot, key)
-        if value is NULL:
-            return self._miss_get(key, default)
-        return <object>value
+        if value is not NULL:
+            return <object>value
+        if self._raw is not None:
+            found = self._first_read(key)
+            if found is not _NOT_FOUND:
+                return found
+        return self._miss_get(key, default)
 
     def __contains__(self, key):
         if PyDict_GetItemWithError(self._hot, key) is not NULL:
             return True
+        if self._raw is not None and PyDict_GetItemWithError(self._raw, key) is not NULL:
+            return True
         return self._miss_contains(key)
+
+    cdef object _first_read(self, key):
+        """The decoded value of ``key``'s cached text, kept in ``_hot`` in its place; ``_NOT_FOUND`` when there
+        is no such text or it is not JSON (``_miss`` then raises the store's error)."""
+        cdef dict raw = self._raw
+        cdef PyObject *found = PyDict_GetItemWithError(raw, key)
+        if found is NULL:
+            return _NOT_FOUND
+        text = <object>found  # a reference of our own while it is parsed
+        if text is None:  # a row whose value is SQL NULL
+            value = None
+        else:
+            try:
+                value = _loads(text)
+            except ValueError:
+                return _NOT_FOUND
+        if PyDict_GetItemWithError(raw, key) is <PyObject *>text:  # no write replaced it meanwhile
+            PyDict_SetItem(self._hot, key, value)
+            PyDict_DelItem(raw, key)
+        return value
 
     def _miss(self, key):
         raise NotImplementedError

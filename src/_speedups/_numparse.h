@@ -199,6 +199,102 @@ static inline int nana_first_byte(uint64_t m) {
 #endif
 }
 
+#if (defined(__SSE2__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include <emmintrin.h>
+#define NANA_SSE2 1
+/* nana_special8 for 16 bytes: bit k set when byte k is '"', '\\' or below 0x20 */
+static inline unsigned nana_special16(__m128i v) {
+    __m128i ctl = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+    __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+    __m128i b = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_or_si128(q, b)));
+}
+#else
+#define NANA_SSE2 0
+#endif
+
+/* Write byte c (one that nana_special8 flags) escaped as json's encoder does: \" \\ \b \t \n \f \r, or \u00xx
+ * (lowercase hex) for the other control characters. Returns the bytes written (2 or 6). */
+static inline int nana_escape_byte(char *o, unsigned char c) {
+    static const char two[32] = {0, 0, 0, 0, 0, 0, 0, 0, 'b', 't', 'n', 0, 'f', 'r', 0, 0,
+                                 0, 0, 0, 0, 0, 0, 0, 0, 0,   0,   0,   0, 0,   0,   0, 0};
+    o[0] = '\\';
+    if (c == '"' || c == '\\') {
+        o[1] = (char)c;
+        return 2;
+    }
+    if (two[c]) {
+        o[1] = two[c];
+        return 2;
+    }
+    o[1] = 'u';
+    o[2] = '0';
+    o[3] = '0';
+    o[4] = c >= 16 ? '1' : '0';
+    o[5] = "0123456789abcdef"[c & 15];
+    return 6;
+}
+
+/*
+ * The body of a JSON string for the n UTF-8 bytes at s, escaped, written at *o (the caller writes the quotes).
+ * The output has room for `room` bytes at *o; it must hold n + 16 at least. Plain bytes are copied 16 (SSE2) or 8 at a time
+ * while they are scanned (the store runs ahead of the scan: the bytes after an escape are written again), so a
+ * text with an escape every few dozen bytes costs no call per run. Returns 0, or -1 when the room runs out
+ * (an escape grows the text): *o and *i then say where to go on once the caller has made more room.
+ */
+static inline int nana_escape_str(char **op, size_t room, const unsigned char *s, size_t n, size_t *ip) {
+    char *o = *op, *end = *op + room;
+    size_t i = *ip;
+    for (;;) {
+        unsigned char c;
+        for (;;) {
+#if NANA_SSE2
+            if (i + 16 <= n) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+                _mm_storeu_si128((__m128i *)o, v);
+                unsigned m16 = nana_special16(v);
+                if (m16) {
+                    int k = __builtin_ctz(m16);
+                    i += (size_t)k;
+                    o += k;
+                    break;
+                }
+                i += 16;
+                o += 16;
+                continue;
+            }
+#endif
+            if (i + 8 > n) {
+                while (i < n && (c = s[i]) >= 0x20 && c != '"' && c != '\\') *o++ = (char)s[i++];
+                break;
+            }
+            uint64_t w = nana_load8(s + i);
+            memcpy(o, s + i, 8);
+            uint64_t m = nana_special8(w);
+            if (m) {
+                int k = nana_first_byte(m);
+                i += (size_t)k;
+                o += k;
+                break;
+            }
+            i += 8;
+            o += 8;
+        }
+        if (i >= n) break;
+        /* an escape: 6 bytes at most for 1, and the 8-byte stores need the rest of the input + 16 after it */
+        if ((size_t)(end - o) < (n - i) + 16 + 6) {
+            *op = o;
+            *ip = i;
+            return -1;
+        }
+        o += nana_escape_byte(o, s[i]);
+        i++;
+    }
+    *op = o;
+    *ip = i;
+    return 0;
+}
+
 /* ---- integers -> decimal text ------------------------------------------------------------------------ */
 
 static const char nana_digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"

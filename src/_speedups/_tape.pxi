@@ -68,6 +68,7 @@ cdef extern from "_numparse.h" nogil:
     uint64_t nana_load8(const unsigned char *p)
     uint64_t nana_special8(uint64_t x)
     int nana_first_byte(uint64_t m)
+    int nana_escape_str(char **o, size_t room, const unsigned char *s, size_t n, size_t *i)
 
 
 cdef enum:
@@ -222,79 +223,26 @@ cdef inline Py_ssize_t _tape_fmt_u64(char *out, unsigned long long u) noexcept n
     return nana_fmt_u64(out, u)
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 cdef int _tape_write_str(TapeBuf *b, const char *s, Py_ssize_t n, bint key) noexcept nogil:
     # "escaped" (or "escaped": for a key), escapes exactly as json's encoder with ensure_ascii=False
-    cdef Py_ssize_t i = 0, start = 0
-    cdef unsigned char c
+    cdef size_t i = 0
     cdef char *o
-    cdef uint64_t m
-    if _tapebuf_reserve(b, n + 3) != TAPE_OK:
+    if _tapebuf_reserve(b, n + 32) != TAPE_OK:
         return TAPE_NOMEM
     b.data[b.len] = 34
     b.len += 1
-    while True:
-        # the next byte to escape: 8 bytes at a time, then the last few one by one
-        while i + 8 <= n:
-            m = nana_special8(nana_load8(<const unsigned char *>s + i))
-            if m:
-                i += nana_first_byte(m)
-                break
-            i += 8
-        else:
-            while i < n:
-                c = <unsigned char>s[i]
-                if c < 0x20 or c == 34 or c == 92:
-                    break
-                i += 1
-        if i >= n:
-            break
-        c = <unsigned char>s[i]
-        if _tapebuf_reserve(b, n - start + 8) != TAPE_OK:
+    o = b.data + b.len
+    while nana_escape_str(&o, <size_t>(b.cap - (o - b.data) - 2), <const unsigned char *>s, <size_t>n, &i) != 0:
+        b.len = o - b.data  # escapes made the text longer than the room: grow, and go on where it stopped
+        if _tapebuf_grow(b, <Py_ssize_t>(<size_t>n - i) + 32) != TAPE_OK:
             return TAPE_NOMEM
         o = b.data + b.len
-        if i > start:
-            memcpy(o, s + start, <size_t>(i - start))
-            o += i - start
-        start = i + 1
-        o[0] = 92
-        if c == 34 or c == 92:
-            o[1] = <char>c
-            o += 2
-        elif c == 10:
-            o[1] = 110
-            o += 2
-        elif c == 13:
-            o[1] = 114
-            o += 2
-        elif c == 9:
-            o[1] = 116
-            o += 2
-        elif c == 8:
-            o[1] = 98
-            o += 2
-        elif c == 12:
-            o[1] = 102
-            o += 2
-        else:
-            o[1] = 117     # u00XX, lowercase hex
-            o[2] = 48
-            o[3] = 48
-            o[4] = 49 if c >= 16 else 48
-            c &= 15
-            o[5] = <char>(48 + c if c < 10 else 87 + c)
-            o += 6
-        b.len = o - b.data
-        i += 1
-    if n > start:
-        memcpy(b.data + b.len, s + start, <size_t>(n - start))
-        b.len += n - start
-    b.data[b.len] = 34
-    b.len += 1
+    o[0] = 34
+    o += 1
     if key:
-        b.data[b.len] = 58
-        b.len += 1
+        o[0] = 58
+        o += 1
+    b.len = o - b.data
     return TAPE_OK
 
 

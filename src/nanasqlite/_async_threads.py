@@ -187,6 +187,7 @@ def _derive(store: NanaSQLite, **internals: Any) -> NanaSQLite:
     twin = type(store).__new__(type(store))
     twin.__dict__.update(store.__dict__)
     twin._hot = store._hot
+    twin._raw = store._raw
     for name, value in internals.items():
         setattr(twin, name, value)
     return twin
@@ -285,6 +286,10 @@ class _GuardedFill:
     def hot(self) -> dict[str, Any]:
         return self._cache.hot
 
+    @property
+    def raw(self) -> dict[str, str | None] | None:
+        return self._cache.raw
+
     def lookup(self, key: str) -> Any:
         return self._cache.lookup(key)
 
@@ -340,6 +345,7 @@ class _Overlay:
     def __init__(self, cache: CachePolicy) -> None:
         self._cache = cache
         self.hot: dict[str, Any] = {}  # stays empty: the writer view answers nothing without lookup()
+        self.raw: dict[str, str | None] | None = None
         self._log: list[tuple[str, tuple[Any, ...]]] = []
         self._view: dict[str, Any] | None = None  # built from the log on the first lookup of a group
         self._cleared = False
@@ -1032,6 +1038,7 @@ class Engine:
                 store,
                 _cache=overlay,
                 _hot=overlay.hot,
+                _raw=overlay.raw,
                 _filling=_always,
                 _lock=lock,
                 _refused=partial(_refuse_shared, store._cache),  # not the store: the view must not keep it alive

@@ -21,10 +21,7 @@ import apsw
 
 from ._native import codec
 
-__all__ = [
-    "KERNEL", "Turn", "Mailbox", "attach", "put_many", "delete_many", "get_many", "scan",
-    "put_sealed", "get_sealed", "scan_blobs",
-]  # fmt: skip
+__all__ = ["KERNEL", "Turn", "Mailbox", "PointRead", "attach", "put_many", "delete_many", "get_many", "scan"]
 
 #: Which implementation this is (the compiled twin says "native").
 KERNEL = "apsw"
@@ -155,6 +152,31 @@ class Gate(Protocol):
     def acquire(self) -> None: ...
 
 
+class PointRead:
+    """A cold point read: ``read(key)`` runs ``sql`` (``SELECT value ... WHERE key = ?``) and decodes the value;
+    ``absent`` for a missing key, None for a stored SQL NULL. ``fallback`` is the compiled twin's decoder of last
+    resort; here every text goes through the codec's ``loads``, which gives the same values and errors. APSW
+    keeps the statement prepared in its own cache."""
+
+    def __init__(self, connection: apsw.Connection, sql: str, absent: Any, fallback: Callable[[str], Any]) -> None:
+        self._connection = connection
+        self._sql = sql
+        self._absent = absent
+        self._closed = False
+
+    def read(self, key: str) -> Any:
+        if self._closed:
+            raise apsw.ConnectionClosedError("the statement is closed")
+        row = self._connection.execute(self._sql, (key,)).fetchone()
+        if row is None:
+            return self._absent
+        text = row[0]
+        return None if text is None else codec.loads(text)
+
+    def close(self) -> None:
+        self._closed = True
+
+
 def attach(connection: apsw.Connection) -> bool:
     """Nothing to load: plain APSW serves every connection."""
     return True
@@ -255,6 +277,8 @@ def scan(connection: apsw.Connection, sql: str, *, gate: Gate | None = None) -> 
 
 
 # -- sealed values: the batch paths of an encrypted store (``nanasqlite.cipher``) --------------------------------
+
+__all__ += ["put_sealed", "get_sealed", "scan_blobs"]
 
 
 def put_sealed(

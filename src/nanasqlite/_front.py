@@ -15,9 +15,12 @@ _NOT_FOUND: Any = object()
 
 
 class CacheFront:
-    __slots__ = ("_hot",)
+    __slots__ = ("_hot", "_raw")
 
     _hot: dict[str, Any]
+    #: The policy's undecoded texts. The compiled twin decodes a first read from it; here that case goes to
+    #: ``_miss``, which decodes under the store's lock and leaves the cache in the same state.
+    _raw: dict[str, str | None] | None
 
     def __getitem__(self, key: str) -> Any:
         try:

@@ -3,8 +3,9 @@
 A cache entry is one of three things: a decoded value, the raw JSON text of a value that nobody has read yet
 (written by this process or loaded in bulk; decoded on first access), or the knowledge that the key is absent.
 A policy exposes ``hot``, a plain dict of decoded values the store may answer from without asking the policy,
-so a cache hit costs one dict lookup. Policies that must see every hit (LRU recency, TTL expiry) keep ``hot``
-empty and answer through ``lookup``.
+so a cache hit costs one dict lookup, and ``raw``, the dict of texts not decoded yet (or ``None``), from which the
+compiled store decodes a first read without a Python frame. Policies that must see every hit (LRU recency, TTL
+expiry) keep ``hot`` empty, have no ``raw`` and answer through ``lookup``.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class Raw:
 class CachePolicy(Protocol):
     hot: dict[str, Any]
 
+    @property
+    def raw(self) -> dict[str, str | None] | None:
+        """key -> undecoded text (``None`` for SQL NULL), swapped into ``hot`` by a first read; or ``None``."""
+
     def lookup(self, key: str) -> Any:
         """A decoded value, a ``Raw``, ``ABSENT`` or ``MISS``."""
 
@@ -95,20 +100,20 @@ class UnboundedCache:
 
     def __init__(self) -> None:
         self.hot: dict[str, Any] = {}
-        self._raw: dict[str, str | None] = {}
+        self.raw: dict[str, str | None] = {}
         self._absent: set[str] = set()
 
     def lookup(self, key: str) -> Any:
         value = self.hot.get(key, MISS)  # not try/except: a miss is the common case here
         if value is not MISS:
             return value
-        text = self._raw.get(key, MISS)
+        text = self.raw.get(key, MISS)
         if text is not MISS:
             return Raw(text)  # text is None for a value stored as SQL NULL
         return ABSENT if key in self._absent else MISS
 
     def lookup_many(self, keys: list[str]) -> tuple[dict[str, Any], list[str]]:
-        hot, raw, absent = self.hot, self._raw, self._absent
+        hot, raw, absent = self.hot, self.raw, self._absent
         known: dict[str, Any] = {}
         unknown: list[str] = []
         for key in keys:  # lookup() inlined: this runs for every key of a batch_get that missed the hot dict
@@ -127,11 +132,11 @@ class UnboundedCache:
 
     def put(self, key: str, value: Any) -> None:
         self.hot[key] = value
-        self._raw.pop(key, None)
+        self.raw.pop(key, None)
         self._absent.discard(key)
 
     def put_many(self, values: dict[str, Any]) -> None:
-        raw, absent = self._raw, self._absent
+        raw, absent = self.raw, self._absent
         if raw or absent:
             for key in values:
                 raw.pop(key, None)
@@ -144,12 +149,12 @@ class UnboundedCache:
             self.hot.update(items[start : start + _SLICE])
 
     def put_raw(self, key: str, text: str) -> None:
-        self._raw[key] = text
+        self.raw[key] = text
         self.hot.pop(key, None)
         self._absent.discard(key)
 
     def put_raw_many(self, keys: list[str], texts: list[str]) -> None:
-        hot, absent, raw = self.hot, self._absent, self._raw
+        hot, absent, raw = self.hot, self._absent, self.raw
         if hot or absent:
             for key in keys:
                 hot.pop(key, None)
@@ -162,15 +167,15 @@ class UnboundedCache:
     def put_absent(self, key: str) -> None:
         self._absent.add(key)
         self.hot.pop(key, None)
-        self._raw.pop(key, None)
+        self.raw.pop(key, None)
 
     def discard(self, key: str) -> None:
         self.hot.pop(key, None)
-        self._raw.pop(key, None)
+        self.raw.pop(key, None)
         self._absent.discard(key)
 
     def discard_many(self, keys: list[str]) -> None:
-        hot, raw, absent = self.hot, self._raw, self._absent
+        hot, raw, absent = self.hot, self.raw, self._absent
         if hot or raw or absent:  # a bulk import into an empty cache skips the loop
             for key in keys:
                 hot.pop(key, None)
@@ -179,14 +184,14 @@ class UnboundedCache:
 
     def clear(self) -> None:
         self.hot.clear()
-        self._raw.clear()
+        self.raw.clear()
         self._absent.clear()
 
     def is_cached(self, key: str) -> bool:
-        return key in self.hot or key in self._raw
+        return key in self.hot or key in self.raw
 
     def __len__(self) -> int:
-        return len(self.hot) + len(self._raw)
+        return len(self.hot) + len(self.raw)
 
 
 class _LockedPolicy:
@@ -194,6 +199,7 @@ class _LockedPolicy:
 
     def __init__(self) -> None:
         self.hot: dict[str, Any] = {}  # stays empty: every hit must go through lookup()
+        self.raw: dict[str, str | None] | None = None
         self._lock = threading.Lock()
 
     def put(self, key: str, value: Any) -> None:

@@ -23,9 +23,11 @@ from typing import Any
 
 import apsw
 
+from ._native import codec
 from ._turn import TURN
+from .cache import ABSENT
 from .exceptions import NanaSQLiteDatabaseError, NanaSQLiteValidationError
-from .storage import IN_CHUNK, KVTable, refused_batch
+from .storage import IN_CHUNK, KVTable, not_json, refused_batch
 
 __all__ = ["MODES", "Cipher", "CipherKV", "make_cipher"]
 
@@ -160,6 +162,18 @@ class CipherKV(KVTable):
     def _open_rows(self, rows: list[tuple[str, Any]]) -> list[tuple[str, str | None]]:
         opened = self.cipher.open
         return [(key, opened(key, stored)) for key, stored in rows]
+
+    def read(self, key: str) -> Any:
+        # Every cold db[key]: KVTable's kernel statement parses the stored bytes as JSON, so it is not for us.
+        text = self.get(key)
+        if text is False:
+            return ABSENT
+        if text is None:
+            return None
+        try:
+            return codec.loads(text)
+        except ValueError as exc:
+            raise not_json(key, exc) from exc
 
     def get(self, key: str) -> str | None | bool:
         stored = super().get(key)

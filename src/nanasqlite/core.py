@@ -23,13 +23,12 @@ from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
 from .cipher import CipherKV, make_cipher
 from .exceptions import (
     NanaSQLiteClosedError,
-    NanaSQLiteDatabaseError,
     NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
 from .options import Options
 from .sql import SQLMixin
-from .storage import Connection, KVTable, encode_value, path_text
+from .storage import Connection, KVTable, encode_value, not_json, path_text
 
 __all__ = ["NanaSQLite"]
 
@@ -46,10 +45,6 @@ _PYDANTIC_DATA = "__pydantic_data__"
 def _check_key(key: object) -> None:
     if not isinstance(key, str):
         raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
-
-
-def _not_json(key: str, exc: ValueError) -> NanaSQLiteDatabaseError:
-    return NanaSQLiteDatabaseError(f"the stored value of key {key!r} is not valid JSON: {exc}")
 
 
 def _number(value: object) -> bool:
@@ -147,6 +142,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     ) -> None:
         self._closed = True  # until the table exists
         self._hot = {}
+        self._raw = None
         self._db_path = conn.path
         self._conn = conn
         self._lock = conn.lock
@@ -159,6 +155,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             self._table = table
             self._cache = policy
             self._hot = policy.hot
+            self._raw = policy.raw
             self._closed = False
             conn.register(self)  # under the lock, with its table: an SQL write sees it with both or neither
         if bulk_load:
@@ -174,6 +171,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._closed = True
         self._cache = make_cache()
         self._hot = self._cache.hot
+        self._raw = self._cache.raw
 
     def close(self) -> None:
         """Close the store; closing the store that opened the file closes its sub-tables too. Idempotent.
@@ -207,7 +205,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         try:
             return codec.loads(text)
         except ValueError as exc:
-            raise _not_json(key, exc) from exc
+            raise not_json(key, exc) from exc
 
     def _filling(self) -> bool:
         # Inside a transaction the cache is neither filled nor updated: other threads could otherwise see
@@ -224,17 +222,25 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         cache = self._cache
         entry = cache.lookup(key)
         if entry is MISS:
+            if decode:
+                value = self._kv.read(key)  # the kernel: one prepared statement, parsed from its bytes
+                filling = self._filling()
+                if value is ABSENT:
+                    if filling:
+                        cache.put_absent(key)
+                    return ABSENT
+                if filling:
+                    cache.put(key, value)
+                return value
             text = self._kv.get(key)
             filling = self._filling()
             if text is False:
                 if filling:
                     cache.put_absent(key)
                 return ABSENT
-            if not decode:
-                if filling:
-                    cache.put_raw(key, text)  # type: ignore[arg-type]
-                return Raw(text)  # type: ignore[arg-type]
-            value = self._decode(key, text)  # type: ignore[arg-type]
+            if filling:
+                cache.put_raw(key, text)  # type: ignore[arg-type]
+            return Raw(text)  # type: ignore[arg-type]
         elif decode and type(entry) is Raw:
             value = self._decode(key, entry.text)
             filling = self._filling()

@@ -689,7 +689,7 @@ class SQLMixin:
                 # sidecars until the rename; the sidecars must go before it, or SQLite would replay the old
                 # WAL onto the new file.
                 conn.apsw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-                conn.apsw.close()
+                conn.close_apsw()
                 closed = True
                 _remove_sidecars(live)
                 os.replace(snapshot, live)

@@ -22,6 +22,7 @@ from . import _bridge as apsw_kernel
 from ._native import bridge, codec
 from ._turn import TURN
 from ._unstorable import library_error, refused_key, refused_value, utf8_problem
+from .cache import ABSENT
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteConnectionError,
@@ -97,6 +98,11 @@ def database_error(exc: BaseException, doing: str) -> NanaSQLiteError:
     return NanaSQLiteDatabaseError(f"{doing} failed: {exc}", original_error=exc)
 
 
+def not_json(key: str, exc: ValueError) -> NanaSQLiteDatabaseError:
+    """The error for a stored value that cannot be decoded."""
+    return NanaSQLiteDatabaseError(f"the stored value of key {key!r} is not valid JSON: {exc}")
+
+
 class _TimedLock:
     """An RLock whose ``with`` gives up after ``timeout`` seconds with ``NanaSQLiteLockError``."""
 
@@ -160,6 +166,7 @@ class Connection:
         self._cache_size_mb = cache_size_mb
         self._busy_timeout = busy_timeout
         self.checked: dict[str, bool] = {}  # kv_table -> whether it exists, for the KVTable made next
+        self._points: dict[str, Any] = {}  # sql -> the kernel's PointRead on this connection, made on first use
         if kv_table is not None:
             try:
                 self.apsw.set_busy_timeout(int(busy_timeout * 1000))  # another process may be setting it up
@@ -198,7 +205,7 @@ class Connection:
         The caller holds the lock and has no transaction open; the old connection may be closed already."""
         if self.closed:
             raise NanaSQLiteClosedError("the database connection is closed")
-        self.apsw.close()
+        self.close_apsw()
         try:
             self.apsw = apsw.Connection(self._reopen_path, flags=self._flags)
         except apsw.Error as exc:
@@ -206,6 +213,22 @@ class Connection:
             raise NanaSQLiteConnectionError(f"cannot reopen database {self.path!r}: {exc}") from exc
         self._configure()
         self.invalidate_caches()
+
+    def point(self, sql: str) -> Any:
+        """The kernel's ``PointRead`` of ``sql`` on this connection (see ``KVTable.read``); the caller holds the
+        lock and has checked the connection."""
+        reader = self._points.get(sql)
+        if reader is None:
+            reader = self._points[sql] = self.kernel.PointRead(self.apsw, sql, ABSENT, codec.loads)
+        return reader
+
+    def close_apsw(self) -> None:
+        """Close the APSW connection, finalizing the kernel's statements first: SQLite refuses to close a
+        connection that still has prepared statements."""
+        for reader in self._points.values():
+            reader.close()
+        self._points.clear()
+        self.apsw.close()
 
     def register(self, store: NanaSQLite) -> None:
         """Add a store, ready to be used (its cache set), to the stores of this connection."""
@@ -241,7 +264,7 @@ class Connection:
             except apsw.Error:
                 pass
             self.depth = 0
-            self.apsw.close()
+            self.close_apsw()
             for _ in range(mine):  # the holds of the transaction this thread had open
                 self.lock.release()
 
@@ -458,6 +481,20 @@ class KVTable:
             return fn(con)
         except apsw.Error as exc:
             raise database_error(exc, doing) from exc
+
+    def read(self, key: str) -> Any:
+        """The decoded value (None for a stored SQL NULL), or ``ABSENT``; ``ValueError`` for a text that is not
+        JSON. The kernel's prepared statement, parsed from its bytes: every cold ``db[key]`` comes here."""
+        conn = self.conn
+        conn.check()
+        try:
+            return conn.point(self._get).read(key)
+        except apsw.Error as exc:
+            raise database_error(exc, "read") from exc
+        except UnicodeEncodeError:  # a key with lone surrogates: no UTF-8 text to look up
+            raise refused_key(key) from None
+        except ValueError as exc:
+            raise not_json(key, exc) from exc
 
     def get(self, key: str) -> str | None | bool:
         """The stored text, ``None`` for a stored SQL NULL, ``False`` when the key is absent."""
