@@ -72,3 +72,30 @@ def get_many(
     gate: _Gate | None = None,
 ) -> dict[str, Any]: ...
 def scan(connection: apsw.Connection, sql: str, *, gate: _Gate | None = None) -> tuple[list[str], list[str | None]]: ...
+
+__all__ += ["put_sealed", "get_sealed", "scan_blobs"]
+
+def put_sealed(
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    values: Iterable[Any],
+    seal: Callable[..., bytes],
+    nonces: bytes,
+    texts: bool = True,
+    *,
+    gate: _Gate | None = None,
+) -> list[str] | None: ...
+def get_sealed(
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    decode: Callable[[str, bytes | str | None], Any],
+    unseal: Callable[..., bytes],
+    nonce_len: int,
+    *,
+    gate: _Gate | None = None,
+) -> dict[str, Any]: ...
+def scan_blobs(
+    connection: apsw.Connection, sql: str, *, gate: _Gate | None = None
+) -> tuple[list[str], list[bytes | str | None]]: ...

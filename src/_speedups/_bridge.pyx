@@ -24,6 +24,7 @@ callers treat both twins alike.
 cimport cython
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport calloc
@@ -87,6 +88,10 @@ cdef extern from "_bridge.h" nogil:
     void sqlite3_mutex_leave(sqlite3_mutex *)
     int sqlite3_prepare_v2(sqlite3 *, const char *, int, sqlite3_stmt **, const char **)
     int sqlite3_bind_text(sqlite3_stmt *, int, const char *, int, sqlite3_destructor_type)
+    int sqlite3_bind_blob(sqlite3_stmt *, int, const void *, int, sqlite3_destructor_type)
+    int sqlite3_column_type(sqlite3_stmt *, int)
+    int SQLITE_BLOB
+    int nb_arena_push(nb_arena *a, const void *p, long long n)
     int sqlite3_step(sqlite3_stmt *)
     int sqlite3_reset(sqlite3_stmt *)
     int sqlite3_clear_bindings(sqlite3_stmt *)
@@ -722,3 +727,347 @@ def scan(connection, str sql, *, gate=None):
         return keys, texts
     finally:
         nb_arena_free(&a)
+
+
+# -- sealed values: the batch paths of an encrypted store (``nanasqlite.cipher``) --------------------------------
+#
+# The cipher is a Python callable (``cryptography``'s), so it runs with the GIL, called from C in one loop over
+# buffers of the kernel's own memory; the JSON rendering and parsing and the SQLite work stay as in put_many and
+# get_many. ``seal``/``unseal`` are the AEAD's ``encrypt``/``decrypt`` (called ``(nonce, data, None)``, nonce
+# ``nonce_len`` bytes before the ciphertext) or, with ``nonce_len`` 0, Fernet's (called ``(token)``).
+
+__all__ += ["put_sealed", "get_sealed", "scan_blobs"]
+
+cdef enum:
+    _TAG = 16  # bytes of the AEAD tag after the ciphertext
+
+
+cdef void _write_blobs(sqlite3 *db, const char *sql, const char **keys, int *key_sizes, Py_ssize_t n,
+                       const char **blobs, int *blob_sizes, nb_status *st) noexcept nogil:
+    """``_write_batch`` with parameter 2 bound as a BLOB: ``blobs[i]``, ``blob_sizes[i]`` bytes."""
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef sqlite3_stmt *stmt = NULL
+    cdef Py_ssize_t i
+    cdef int rc = SQLITE_OK, own = 0
+    sqlite3_mutex_enter(mutex)
+    if nb_begin(db, &own, st) == SQLITE_OK:
+        rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL)
+        if rc != SQLITE_OK:
+            nb_fail(db, st, rc)
+        else:
+            for i in range(n):
+                sqlite3_bind_text(stmt, 1, keys[i], key_sizes[i], SQLITE_STATIC)
+                sqlite3_bind_blob(stmt, 2, blobs[i], blob_sizes[i], SQLITE_STATIC)
+                rc = sqlite3_step(stmt)
+                sqlite3_reset(stmt)
+                if rc != SQLITE_DONE:
+                    nb_fail(db, st, rc)
+                    break
+                rc = SQLITE_OK
+            sqlite3_finalize(stmt)
+        nb_end(db, own, rc == SQLITE_OK, st)
+    sqlite3_mutex_leave(mutex)
+
+
+def put_sealed(connection, str sql, keys, values, seal, nonces, bint texts=True, *, gate=None):
+    """``put_many`` storing every value's JSON text sealed, as a BLOB: ``nonce + seal(nonce, text, None)`` with
+    nonce i the i-th ``len(nonces) // len(keys)`` bytes of ``nonces`` (the AEAD modes), or ``seal(text)`` when
+    ``nonces`` is empty (Fernet). Returns the JSON texts written (None unless ``texts``)."""
+    cdef _Keys k = _Keys(keys)
+    cdef list vals = list(values)
+    if len(vals) != k.n:
+        raise ValueError("keys and values differ in length")
+    cdef Py_ssize_t i, n = k.n, length, nonce_len = 0
+    cdef bytes nonce_b = nonces
+    if n and len(nonce_b):
+        nonce_len = len(nonce_b) // n
+        if nonce_len * n != len(nonce_b) or nonce_len == 0:
+            raise ValueError("nonces must hold one nonce per key")
+    cdef const char *nonce_p = nonce_b
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes sql_b = _sql(sql)
+    cdef const char *csql = sql_b
+    cdef Tape t
+    cdef TapeBuf arena
+    cdef Py_ssize_t *offsets = NULL
+    cdef const char **ptr = NULL
+    cdef int *size = NULL
+    cdef list sealed
+    cdef nb_status st
+    cdef int rc = TAPE_OK
+    cdef list out
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    tape_init(&t)
+    tapebuf_init(&arena)
+    try:
+        for i in range(n):
+            try:
+                tape_push(&t, vals[i])
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"cannot store key {k.keys[i]!r}: {exc}") from None
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        offsets = <Py_ssize_t *>malloc(<size_t>(n + 1) * sizeof(Py_ssize_t))
+        ptr = <const char **>malloc(<size_t>(n + 1) * sizeof(char *))
+        size = <int *>malloc(<size_t>(n + 1) * sizeof(int))
+        if offsets == NULL or ptr == NULL or size == NULL:
+            raise MemoryError()
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            rc = tape_render_all(&t, &arena, offsets)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if rc != TAPE_OK:
+            raise MemoryError()
+        sealed = PyList_New(n)
+        for i in range(n):
+            if nonce_len:
+                nonce = PyBytes_FromStringAndSize(nonce_p + i * nonce_len, nonce_len)
+                # bytes, not a memoryview of the arena: cryptography takes other buffers through a slow cffi path
+                text = PyBytes_FromStringAndSize(arena.data + offsets[i], offsets[i + 1] - offsets[i])
+                body = seal(nonce, text, None)
+                if type(body) is not bytes:
+                    raise TypeError(f"seal returned {type(body).__name__}, not bytes")
+                length = PyBytes_GET_SIZE(body)
+                blob = PyBytes_FromStringAndSize(NULL, nonce_len + length)
+                memcpy(PyBytes_AS_STRING(blob), nonce_p + i * nonce_len, <size_t>nonce_len)
+                memcpy(PyBytes_AS_STRING(blob) + nonce_len, PyBytes_AS_STRING(body), <size_t>length)
+            else:  # Fernet takes bytes only
+                blob = seal(PyBytes_FromStringAndSize(arena.data + offsets[i], offsets[i + 1] - offsets[i]))
+                if type(blob) is not bytes:
+                    raise TypeError(f"seal returned {type(blob).__name__}, not bytes")
+            length = PyBytes_GET_SIZE(blob)
+            if length > 0x7FFFFFFF:
+                raise ValueError(f"cannot store key {k.keys[i]!r}: a value of {length} bytes is too long for SQLite")
+            ptr[i] = PyBytes_AS_STRING(blob)
+            size[i] = <int>length
+            Py_INCREF(blob)
+            PyList_SET_ITEM(sealed, i, blob)  # keeps ptr[i] alive
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            _write_blobs(db, csql, k.ptr, k.size, n, ptr, size, &st)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+        if not texts:
+            return None
+        out = PyList_New(n)
+        for i in range(n):
+            text = PyUnicode_DecodeUTF8(arena.data + offsets[i], offsets[i + 1] - offsets[i], NULL)
+            Py_INCREF(text)
+            PyList_SET_ITEM(out, i, text)
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        return out
+    finally:
+        free(offsets)
+        free(ptr)
+        free(size)
+        tape_free(&t)
+        tapebuf_free(&arena)
+
+
+cdef void _collect_typed(sqlite3 *db, sqlite3_stmt *stmt, nb_arena *a, nb_arena *blob, nb_status *st) noexcept nogil:
+    """``_collect_rows``, and whether each row's column 1 is a BLOB, as one byte per row in ``blob``."""
+    cdef int rc
+    cdef char is_blob
+    while True:
+        rc = sqlite3_step(stmt)
+        if rc != SQLITE_ROW:
+            if rc != SQLITE_DONE:
+                nb_fail(db, st, rc)
+            return
+        is_blob = 1 if sqlite3_column_type(stmt, 1) == SQLITE_BLOB else 0
+        if (nb_arena_push_column(a, stmt, 0) != 0 or nb_arena_push_column(a, stmt, 1) != 0
+                or nb_arena_push(blob, &is_blob, 1) != 0):
+            nb_nomem(st)
+            return
+
+
+cdef object _stored(nb_arena *a, nb_arena *blob, size_t row):
+    """Column 1 of ``row``: bytes for a BLOB, None for NULL, else its text."""
+    cdef size_t j = 2 * row + 1
+    if a.len[j] < 0:
+        return None
+    if blob.data[blob.off[row]]:
+        return PyBytes_FromStringAndSize(a.data + a.off[j], <Py_ssize_t>a.len[j])
+    return _text(a, j)
+
+
+cdef object _unsealed(nb_arena *a, size_t row, unseal, Py_ssize_t nonce_len, decode, key):
+    """The value of a BLOB ``row``: unsealed and parsed here, or, for anything this fast path does not handle
+    (a value that does not open, a rare JSON form), ``decode(key, stored)``, which raises the library's error."""
+    cdef size_t j = 2 * row + 1
+    cdef const char *p = a.data + a.off[j]
+    cdef Py_ssize_t n = <Py_ssize_t>a.len[j]
+    cdef bint bail = 1
+    value = None
+    if nonce_len == 0 or n >= nonce_len + _TAG:
+        try:
+            if nonce_len:
+                plain = unseal(PyBytes_FromStringAndSize(p, nonce_len),
+                               PyBytes_FromStringAndSize(p + nonce_len, n - nonce_len), None)
+            else:
+                plain = unseal(PyBytes_FromStringAndSize(p, n))
+        except Exception:
+            plain = None
+        if type(plain) is bytes:
+            value = parse_json(PyBytes_AS_STRING(plain), PyBytes_GET_SIZE(plain), &bail)
+    if bail:
+        return decode(key, PyBytes_FromStringAndSize(p, n))
+    return value
+
+
+def get_sealed(connection, str sql, keys, decode, unseal, Py_ssize_t nonce_len, *, gate=None):
+    """``get_many`` over sealed values: a BLOB is opened by ``unseal`` (see ``put_sealed``) and parsed here; every
+    other value, and a BLOB this cannot open or parse, is ``decode(key, stored)`` with ``stored`` the bytes of a
+    BLOB, the str of a TEXT or None for a SQL NULL."""
+    cdef _Keys k = _Keys(keys)
+    cdef sqlite3 *db = _db(connection)
+    cdef Py_ssize_t n = k.n
+    cdef Py_ssize_t full = n if n < _IN_CHUNK else _IN_CHUNK
+    cdef Py_ssize_t tail = n % _IN_CHUNK if n > _IN_CHUNK else 0
+    cdef bytes full_b = _in_sql(sql, full)
+    cdef bytes tail_b = _in_sql(sql, tail if tail else full)
+    cdef const char *full_sql = full_b
+    cdef const char *tail_sql = tail_b
+    cdef Py_ssize_t start, i, size
+    cdef nb_status st
+    cdef nb_arena a
+    cdef nb_arena blob
+    cdef sqlite3_stmt *stmt = NULL
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef int rc = SQLITE_OK
+    cdef dict out = {}
+    cdef size_t rows = 0
+    cdef long long r
+    cdef nb_ref *order = NULL
+    cdef nb_ref *found = NULL
+    cdef long long *row_of = NULL
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
+    if n == 0:
+        return out
+    memset(&a, 0, sizeof(a))
+    memset(&blob, 0, sizeof(blob))
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    try:
+        order = <nb_ref *>malloc(<size_t>n * sizeof(nb_ref))
+        row_of = <long long *>malloc(<size_t>n * sizeof(long long))
+        if order == NULL or row_of == NULL:
+            raise MemoryError()
+        for i in range(n):
+            order[i].p = k.ptr[i]
+            order[i].n = k.size[i]
+            order[i].i = <size_t>i
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            nb_ref_sort(order, <size_t>n)
+            sqlite3_mutex_enter(mutex)
+            start = 0
+            while start < n and st.code == SQLITE_OK:
+                size = n - start if n - start < _IN_CHUNK else _IN_CHUNK
+                rc = sqlite3_prepare_v2(db, full_sql if size == full else tail_sql, -1, &stmt, NULL)
+                if rc != SQLITE_OK:
+                    nb_fail(db, &st, rc)
+                    break
+                for i in range(size):
+                    sqlite3_bind_text(stmt, <int>(i + 1), order[start + i].p, <int>order[start + i].n,
+                                      SQLITE_STATIC)
+                _collect_typed(db, stmt, &a, &blob, &st)
+                sqlite3_finalize(stmt)
+                start += size
+            sqlite3_mutex_leave(mutex)
+            if st.code == SQLITE_OK:
+                rows = a.n // 2
+                found = <nb_ref *>malloc((rows if rows else 1) * sizeof(nb_ref))
+                if found == NULL:
+                    nb_nomem(&st)
+                else:
+                    nb_match(order, <size_t>n, found, nb_row_keys(&a, found), row_of)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+        for i in range(n):
+            r = row_of[i]
+            if r < 0:
+                continue
+            key = k.keys[i]
+            if key in out:  # asked for twice
+                continue
+            if a.len[2 * r + 1] >= 0 and blob.data[blob.off[r]]:
+                out[key] = _unsealed(&a, <size_t>r, unseal, nonce_len, decode, key)
+            else:
+                out[key] = decode(key, _stored(&a, &blob, <size_t>r))
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        return out
+    finally:
+        free(order)
+        free(found)
+        free(row_of)
+        nb_arena_free(&a)
+        nb_arena_free(&blob)
+
+
+def scan_blobs(connection, str sql, *, gate=None):
+    """``scan`` keeping what is stored: ``(keys, stored)``, a value the bytes of a BLOB, the str of a TEXT, or
+    None for a SQL NULL."""
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes sql_b = _sql(sql)
+    cdef const char *csql = sql_b
+    cdef nb_status st
+    cdef nb_arena a
+    cdef nb_arena blob
+    cdef sqlite3_stmt *stmt = NULL
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef int rc = SQLITE_OK
+    cdef size_t i, rows
+    cdef list keys, stored
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
+    memset(&a, 0, sizeof(a))
+    memset(&blob, 0, sizeof(blob))
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    try:
+        _leave(gate, turn, me)
+        with nogil:
+            _turn_leave(turn, me)
+            sqlite3_mutex_enter(mutex)
+            rc = sqlite3_prepare_v2(db, csql, -1, &stmt, NULL)
+            if rc != SQLITE_OK:
+                nb_fail(db, &st, rc)
+            else:
+                _collect_typed(db, stmt, &a, &blob, &st)
+                sqlite3_finalize(stmt)
+            sqlite3_mutex_leave(mutex)
+            _turn_enter(turn, me)
+        _enter(gate, turn)
+        if st.code != SQLITE_OK:
+            _raise(&st)
+        rows = a.n // 2
+        keys = PyList_New(<Py_ssize_t>rows)
+        stored = PyList_New(<Py_ssize_t>rows)
+        for i in range(rows):
+            key = _text(&a, 2 * i)
+            Py_INCREF(key)
+            PyList_SET_ITEM(keys, <Py_ssize_t>i, key)
+            value = _stored(&a, &blob, i)
+            Py_INCREF(value)
+            PyList_SET_ITEM(stored, <Py_ssize_t>i, value)
+            if i % TAPE_SWITCH_EVERY == TAPE_SWITCH_EVERY - 1:
+                _tape_switch_point()
+        return keys, stored
+    finally:
+        nb_arena_free(&a)
+        nb_arena_free(&blob)

@@ -274,3 +274,89 @@ def scan(connection: apsw.Connection, sql: str, *, gate: Gate | None = None) -> 
     """Run ``sql`` (a SELECT of key, value) to the end; return ``(keys, texts)``."""
     rows = connection.execute(sql).fetchall()
     return [str(r[0]) for r in rows], [None if r[1] is None else str(r[1]) for r in rows]
+
+
+# -- sealed values: the batch paths of an encrypted store (``nanasqlite.cipher``) --------------------------------
+
+__all__ += ["put_sealed", "get_sealed", "scan_blobs"]
+
+
+def put_sealed(
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    values: Iterable[Any],
+    seal: Callable[..., bytes],
+    nonces: bytes,
+    texts: bool = True,
+    *,
+    gate: Gate | None = None,
+) -> list[str] | None:
+    """``put_many`` storing every value's JSON text sealed, as a BLOB: ``nonce + seal(nonce, text, None)`` with
+    nonce i the i-th ``len(nonces) // len(keys)`` bytes of ``nonces`` (the AEAD modes), or ``seal(text)`` when
+    ``nonces`` is empty (Fernet). Returns the JSON texts written (None unless ``texts``)."""
+    keys = _check_keys(keys)
+    values = list(values)
+    if len(values) != len(keys):
+        raise ValueError("keys and values differ in length")
+    n = len(keys)
+    step = len(nonces) // n if n else 0
+    if nonces and (step == 0 or step * n != len(nonces)):
+        raise ValueError("nonces must hold one nonce per key")
+    written = []
+    for key, value in zip(keys, values, strict=True):
+        try:
+            written.append(codec.dumps(value))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"cannot store key {key!r}: {exc}") from None
+    sealed = []
+    for i, text in enumerate(written):
+        data = text.encode("utf-8")
+        nonce = nonces[i * step : (i + 1) * step]
+        body = seal(nonce, data, None) if step else seal(data)
+        if type(body) is not bytes:
+            raise TypeError(f"seal returned {type(body).__name__}, not bytes")
+        sealed.append(nonce + body)
+    _atomic(connection, lambda: connection.executemany(sql, zip(keys, sealed, strict=True)))
+    return written if texts else None
+
+
+def _stored(value: Any) -> bytes | str | None:
+    """What the compiled twin hands on: bytes, None, or the text of anything else."""
+    if value is None or type(value) is bytes:
+        return value
+    return value if type(value) is str else str(value)
+
+
+def get_sealed(
+    connection: apsw.Connection,
+    sql: str,
+    keys: Iterable[str],
+    decode: Callable[[str, bytes | str | None], Any],
+    unseal: Callable[..., bytes],
+    nonce_len: int,
+    *,
+    gate: Gate | None = None,
+) -> dict[str, Any]:
+    """``get_many`` over sealed values: ``{key: decode(key, stored)}`` with ``stored`` the bytes of a BLOB, the
+    str of a TEXT or None for a SQL NULL (the compiled twin opens and parses most BLOBs itself with ``unseal``,
+    to the same values)."""
+    keys = _check_keys(keys)
+    ordered = sorted(keys)
+    stored: dict[str, Any] = {}
+    for start in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[start : start + _IN_CHUNK]
+        stored.update(connection.execute(sql + ",".join("?" * len(chunk)) + ")", chunk))
+    found: dict[str, Any] = {}
+    for key in keys:
+        if key in stored and key not in found:
+            found[key] = decode(key, _stored(stored[key]))
+    return found
+
+
+def scan_blobs(
+    connection: apsw.Connection, sql: str, *, gate: Gate | None = None
+) -> tuple[list[str], list[bytes | str | None]]:
+    """``scan`` keeping what is stored: bytes of a BLOB, str of a TEXT, None for a SQL NULL."""
+    rows = connection.execute(sql).fetchall()
+    return [str(r[0]) for r in rows], [_stored(r[1]) for r in rows]

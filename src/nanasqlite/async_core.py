@@ -26,6 +26,7 @@ from ._async_txn import CURRENT, ENDED, Level, placed
 from ._native import front
 from ._turn import TURN
 from .cache import ABSENT, MISS, CacheType, Raw
+from .cipher import make_cipher
 from .core import _NO_DEFAULT, NanaSQLite
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteTransactionError, NanaSQLiteValidationError
 from .sql import Params
@@ -119,10 +120,14 @@ class AsyncNanaSQLite:
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
         readonly: bool = False,
+        encryption_key: str | bytes | None = None,
+        encryption_mode: str = "aes-gcm",
+        allow_legacy_plaintext: bool = False,
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
     ) -> None:
         db_path = path_text(db_path)
+        make_cipher(encryption_key, encryption_mode, allow_legacy_plaintext)  # a bad key raises here, not later
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers <= 0:
             raise NanaSQLiteValidationError("max_workers must be a positive int")
         if read_pool_size is not None and (
@@ -149,6 +154,9 @@ class AsyncNanaSQLite:
             forbidden_sql_functions=forbidden_sql_functions,
             max_clause_length=max_clause_length,
             readonly=readonly,
+            encryption_key=encryption_key,
+            encryption_mode=encryption_mode,
+            allow_legacy_plaintext=allow_legacy_plaintext,
         )
         readers = 0 if _is_memory(db_path) else max_workers if read_pool_size is None else read_pool_size
         # Readers open the file by its absolute path: the cwd may change before they first need it.

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ._native import codec, front
 from ._unstorable import refused_key, utf8_problem
 from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
+from .cipher import CipherKV, make_cipher
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteTypeError,
@@ -72,6 +73,11 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
 
     ``readonly=True`` opens an existing file read-only (SQLite's ``SQLITE_OPEN_READONLY``): reads work as usual, its
     journal mode is left as it is, the table must exist, and every write raises ``NanaSQLiteDatabaseError``.
+
+    ``encryption_key`` (str or bytes) encrypts every value in the file, in the format of 1.6, with
+    ``encryption_mode`` ``"aes-gcm"`` (default), ``"chacha20"`` or ``"fernet"`` (needs ``nanasqlite[encryption]``);
+    ``allow_legacy_plaintext=True`` lets such a store read values stored unencrypted, for a migration.
+    Sub-tables inherit the key and mode.
     """
 
     # Hooks (see _hooked): a store switches to its hooked class when the first one is added.
@@ -103,8 +109,12 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
         readonly: bool = False,
+        encryption_key: str | bytes | None = None,
+        encryption_mode: str = "aes-gcm",
+        allow_legacy_plaintext: bool = False,
     ) -> None:
         db_path = path_text(db_path)
+        cipher = make_cipher(encryption_key, encryption_mode, allow_legacy_plaintext)
         options = Options(
             optimize=bool(optimize),
             cache_size_mb=cache_size_mb,
@@ -117,6 +127,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             allowed_sql_functions=allowed_sql_functions,  # type: ignore[arg-type]
             forbidden_sql_functions=forbidden_sql_functions,  # type: ignore[arg-type]
             max_clause_length=max_clause_length,
+            cipher=cipher,
         )
         policy = make_cache(cache_strategy, cache_size, cache_ttl)
         conn = Connection(
@@ -157,7 +168,10 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._owner = owner
         self._bulk_load = bool(bulk_load)
         with self._lock:
-            self._kv = KVTable(conn, table)
+            # An encrypted store's table seals and opens values (cipher.py); the mapping is the same.
+            self._kv = KVTable(conn, table) if options.cipher is None else CipherKV(conn, table, options.cipher)
+            # SQL can read the stored values (UniqueHook's index in the file); not when they are ciphertext
+            self._sql_values = options.cipher is None
             self._table = table
             self._cache = policy
             self._hot = policy.hot

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .cache import CacheType
 from .exceptions import NanaSQLiteValidationError
@@ -21,6 +22,7 @@ class Options:
     allowed_sql_functions: tuple[str, ...] | None = None
     forbidden_sql_functions: tuple[str, ...] | None = None
     max_clause_length: int = 1000
+    cipher: Any = field(default=None, repr=False, compare=False)  # cipher.Cipher of an encrypted store, or None
 
     def __post_init__(self) -> None:
         if not isinstance(self.cache_size_mb, int) or isinstance(self.cache_size_mb, bool) or self.cache_size_mb <= 0:

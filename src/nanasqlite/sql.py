@@ -617,11 +617,8 @@ class SQLMixin:
             path = "$" + path if path.startswith("[") else "$." + path.lstrip(".")
         # "->" returns the JSON text of the part, which the codec decodes to the stored type; json_extract
         # returns SQL values, which turn a stored "123" into 123 once decoded again.
-        sql = f"SELECT value -> ? FROM {quote_identifier(self._kv.name)} WHERE key = ?"
-        rows = self._sql(lambda con: con.execute(sql, (path, key)).fetchall(), "get_by_path")
-        if not rows or rows[0][0] is None:
-            return None
-        return codec.loads(rows[0][0])
+        text = self._sql(lambda con: self._kv.extract(con, key, path), "get_by_path")
+        return None if text is None else codec.loads(text)
 
     # -- backup and restore ---------------------------------------------------------------------------------
 

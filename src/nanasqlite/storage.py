@@ -641,5 +641,10 @@ class KVTable:
     def count(self) -> int:
         return int(self._run(lambda con: con.execute(self._count).get, "count"))
 
+    def extract(self, con: apsw.Connection, key: str, path: str) -> Any:
+        """The JSON text of the part of ``key``'s value at ``path`` (SQLite's ``->``), None when absent."""
+        row = con.execute(f"SELECT value -> ? FROM {quote_identifier(self.name)} WHERE key = ?", (path, key)).fetchone()
+        return None if row is None else row[0]
+
     def clear(self) -> None:
         self._run(lambda con: con.execute(self._clear), "clear")
