@@ -53,6 +53,7 @@ from functools import partial
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
+from . import messages
 from ._async_txn import ENDED, OPEN, PENDING, Level, placed
 from ._native import bridge
 from ._turn import TURN, outside
@@ -1133,7 +1134,9 @@ class Engine:
                 self.store.close()
             except Exception:
                 pass
-        closed: NanaSQLiteError = NanaSQLiteClosedError("the async store is closed")
+        closed: NanaSQLiteError = NanaSQLiteClosedError(
+            f"Database {messages.CONNECTION_CLOSED}: the async store was closed"
+        )
         if self.failure is not None:
             closed = NanaSQLiteError(f"the async store's writer thread failed: {self.failure!r}")
         try:

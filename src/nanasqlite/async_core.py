@@ -21,6 +21,7 @@ from typing import Any
 
 import apsw
 
+from . import messages
 from ._async_threads import BEGIN, END, READ, SOLO, WRITE, Engine, Job
 from ._async_txn import CURRENT, ENDED, Level, placed
 from ._native import front
@@ -170,7 +171,7 @@ class AsyncNanaSQLite:
     ) -> asyncio.Future[Any]:
         engine = self._engine
         if self._closed or engine.closed:
-            raise NanaSQLiteClosedError(f"the async store {self._db_path!r} (table {self._table!r}) is closed")
+            raise NanaSQLiteClosedError(messages.closed(self._db_path, self._table, what="async store"))
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         engine.submit(Job(lane, self._own, call, args, kwargs, loop, future, level, asyncio.current_task()))
@@ -184,7 +185,7 @@ class AsyncNanaSQLite:
     def _ready(self) -> NanaSQLite | None:
         """The sync store when its cache may answer on the loop thread (``None`` before it is open)."""
         if self._closed or self._engine.closed:
-            raise NanaSQLiteClosedError(f"the async store {self._db_path!r} (table {self._table!r}) is closed")
+            raise NanaSQLiteClosedError(messages.closed(self._db_path, self._table, what="async store"))
         store = self._db
         return None if store is None or store._closed else store
 
@@ -595,7 +596,7 @@ class AsyncNanaSQLite:
         level = placed(self._level())
         if level is None:
             self._ready()  # the closed error first, when closed
-            raise NanaSQLiteTransactionError(f"{what}() without an open transaction")
+            raise NanaSQLiteTransactionError(messages.no_transaction(what))
         return level
 
     async def in_transaction(self) -> bool:

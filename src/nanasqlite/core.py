@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from . import messages
 from ._native import codec, front
 from ._unstorable import refused_key, utf8_problem
 from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
@@ -156,7 +157,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
 
     def _check(self) -> None:
         if self._closed:
-            raise NanaSQLiteClosedError(f"the store {self._db_path!r} (table {self._table!r}) is closed")
+            raise NanaSQLiteClosedError(
+                messages.closed(self._db_path, self._table, parent=not self._owner and self._conn.closed)
+            )
 
     def _mark_closed(self) -> None:
         self._closed = True
