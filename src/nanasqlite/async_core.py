@@ -27,7 +27,7 @@ from ._async_txn import CURRENT, ENDED, Level, placed
 from ._native import front
 from ._turn import TURN
 from .cache import ABSENT, MISS, CacheType, Raw
-from .core import _NO_DEFAULT, NanaSQLite
+from .core import _NO_DEFAULT, NanaSQLite, warn_duplicate_table
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteTransactionError, NanaSQLiteValidationError
 from .sql import Params
 from .storage import path_text
@@ -117,6 +117,7 @@ class AsyncNanaSQLite:
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
         readonly: bool = False,
+        warn_duplicate_table_instance: bool = True,
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
     ) -> None:
@@ -144,7 +145,9 @@ class AsyncNanaSQLite:
             forbidden_sql_functions=forbidden_sql_functions,
             max_clause_length=max_clause_length,
             readonly=readonly,
+            warn_duplicate_table_instance=warn_duplicate_table_instance,
         )
+        self._warn_duplicate = bool(warn_duplicate_table_instance)
         readers = 0 if _is_memory(db_path) else max_workers if read_pool_size is None else read_pool_size
         # Readers open the file by its absolute path: the cwd may change before they first need it.
         self._engine = Engine(opener, os.path.abspath(db_path), readers, thread_name_prefix)
@@ -387,9 +390,17 @@ class AsyncNanaSQLite:
         cache_strategy: CacheType | str | None = None,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
+        *,
+        warn_duplicate_table_instance: bool | None = None,
     ) -> AsyncNanaSQLite:
         """An async store over another table of the same file, sharing this one's threads and connection."""
-        store = await self._run(SOLO, "table", table_name, cache_strategy, cache_size, cache_ttl)
+        warn = self._warn_duplicate if warn_duplicate_table_instance is None else bool(warn_duplicate_table_instance)
+        parent = self._ready()
+        if warn and parent is not None:  # here, not on the writer thread: the warning points at the caller
+            warn_duplicate_table(parent._conn, table_name)
+        store = await self._run(
+            SOLO, "table", table_name, cache_strategy, cache_size, cache_ttl, warn_duplicate_table_instance=False
+        )
         child = object.__new__(type(self))
         child.__dict__.update(self.__dict__)
         child._own, child._closed, child._parent, child._table = store, False, self, table_name

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,8 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     journal mode is left as it is, the table must exist, and every write raises ``NanaSQLiteDatabaseError``.
     """
 
+    _from_table = False  # made by table(): see warn_duplicate_table
+
     def __init__(
         self,
         db_path: str | os.PathLike[str] | bytes,
@@ -95,6 +98,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
         readonly: bool = False,
+        warn_duplicate_table_instance: bool = True,
     ) -> None:
         db_path = path_text(db_path)
         options = Options(
@@ -109,6 +113,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             allowed_sql_functions=allowed_sql_functions,  # type: ignore[arg-type]
             forbidden_sql_functions=forbidden_sql_functions,  # type: ignore[arg-type]
             max_clause_length=max_clause_length,
+            warn_duplicate_table_instance=bool(warn_duplicate_table_instance),
         )
         policy = make_cache(cache_strategy, cache_size, cache_ttl)
         conn = Connection(
@@ -799,18 +804,44 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         cache_strategy: CacheType | str | None = None,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
+        *,
+        warn_duplicate_table_instance: bool | None = None,
     ) -> NanaSQLite:
         """A store over another table of the same file and connection, with its own cache and this store's
-        settings (the cache options may be overridden). Closing this store closes it too."""
+        settings (the cache options may be overridden). Closing this store closes it too.
+
+        A second live ``table()`` store of the same table on this connection warns (``UserWarning``): the two
+        caches can disagree. ``warn_duplicate_table_instance=False`` (here or on the parent) silences it."""
         self._check()
         options = self._options
+        warn = options.warn_duplicate_table_instance
+        if warn_duplicate_table_instance is not None:
+            warn = bool(warn_duplicate_table_instance)
+        if warn:
+            warn_duplicate_table(self._conn, table_name)
         strategy = options.cache_strategy if cache_strategy is None else cache_strategy
         size = options.cache_size if cache_size is None else cache_size
         ttl = options.cache_ttl if cache_ttl is None else cache_ttl
         policy = make_cache(strategy, size, ttl)
         child = type(self).__new__(type(self))
         child._setup(self._conn, table_name, options, policy, bulk_load=False, owner=False)
+        child._from_table = True
         return child
+
+
+def warn_duplicate_table(conn: Connection, table_name: str) -> None:
+    """Warn when ``conn`` already serves a live, open ``table()`` store of ``table_name`` (1.6's wording)."""
+    for store in conn.live_stores():
+        if store._from_table and store._table == table_name and not store._closed:
+            warnings.warn(
+                f"Table {table_name!r} already has an active NanaSQLite table() instance for this database. "
+                "Multiple live instances keep independent caches and may observe stale values. "
+                "Reuse the first table instance, call close(), or pass warn_duplicate_table_instance=False "
+                "when this is intentional.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
 
 
 def _find_model_class(name: str) -> type:

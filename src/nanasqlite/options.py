@@ -21,6 +21,7 @@ class Options:
     allowed_sql_functions: tuple[str, ...] | None = None
     forbidden_sql_functions: tuple[str, ...] | None = None
     max_clause_length: int = 1000
+    warn_duplicate_table_instance: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.cache_size_mb, int) or isinstance(self.cache_size_mb, bool) or self.cache_size_mb <= 0:
