@@ -61,3 +61,76 @@ def probe(hot: dict[str, Any], keys: Iterable[str]) -> tuple[dict[str, Any], lis
         else:
             hits[key] = value
     return hits, misses
+
+
+#: Bytes of the WAL-index header that SQLite rewrites on every commit (https://sqlite.org/walformat.html).
+HEADER = 48
+
+
+class CoherentFront(CacheFront):
+    """``CacheFront`` for a store that must see other connections' commits; see the compiled twin. The state
+    lives in slots, which views made by ``type(store).__new__`` do not have: they check nothing."""
+
+    __slots__ = ("_shm", "_seen", "_watching")
+
+    def _fresh(self) -> None:
+        try:
+            watching = self._watching
+        except AttributeError:
+            return
+        if watching == 1 and self._shm[:HEADER] == self._seen:
+            return
+        if watching:
+            self._sync()
+
+    def __getitem__(self, key: str) -> Any:
+        self._fresh()
+        try:
+            return self._hot[key]
+        except KeyError:
+            return self._miss(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._fresh()
+        value = self._hot.get(key, _NOT_FOUND)
+        if value is _NOT_FOUND:
+            return self._miss_get(key, default)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        self._fresh()
+        if key in self._hot:
+            return True
+        return self._miss_contains(key)
+
+    def _sync(self) -> None:
+        raise NotImplementedError
+
+    def _coherence_watch(self, view: Any, mode: int) -> None:
+        if mode == 1:
+            if len(view) < HEADER:
+                raise ValueError("the WAL-index header needs 48 bytes")
+            self._shm = view
+            self._seen = bytes(view[:HEADER])
+        else:
+            self._shm = None
+            self._seen = b""
+        self._watching = mode
+
+    def _coherence_header(self) -> bytes:
+        if getattr(self, "_watching", 0) != 1:
+            return b""
+        return bytes(self._shm[:HEADER])
+
+    def _coherence_agree(self, header: bytes) -> None:
+        if getattr(self, "_watching", 0) == 1 and len(header) == HEADER:
+            self._seen = header
+
+    def _coherence_stale(self) -> bool:
+        watching = getattr(self, "_watching", 0)
+        if watching == 0:
+            return False
+        return watching == 2 or self._shm[:HEADER] != self._seen
+
+    def _coherence_check(self) -> None:
+        self._fresh()

@@ -80,6 +80,15 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
 
     _from_table = False  # made by table(): see warn_duplicate_table
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> NanaSQLite:
+        # cache_consistency="auto" picks the class that checks the file before answering (coherence.py), once
+        # here, so a "manual" store's reads pay nothing for it.
+        if cls is NanaSQLite and kwargs.get("cache_consistency") == "auto":
+            from .coherence import CoherentNanaSQLite
+
+            return CoherentNanaSQLite.__new__(CoherentNanaSQLite)
+        return super().__new__(cls)
+
     def __init__(
         self,
         db_path: str | os.PathLike[str] | bytes,
@@ -99,6 +108,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         max_clause_length: int = 1000,
         readonly: bool = False,
         warn_duplicate_table_instance: bool = True,
+        cache_consistency: str = "manual",
     ) -> None:
         db_path = path_text(db_path)
         options = Options(
@@ -114,6 +124,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             forbidden_sql_functions=forbidden_sql_functions,  # type: ignore[arg-type]
             max_clause_length=max_clause_length,
             warn_duplicate_table_instance=bool(warn_duplicate_table_instance),
+            cache_consistency=cache_consistency,
         )
         policy = make_cache(cache_strategy, cache_size, cache_ttl)
         conn = Connection(
@@ -170,6 +181,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         self._closed = True
         self._cache = make_cache()
         self._hot = self._cache.hot
+
+    def _reopened(self) -> None:
+        """The connection was opened again (``restore``): its caches are already dropped."""
 
     def close(self) -> None:
         """Close the store; closing the store that opened the file closes its sub-tables too. Idempotent.

@@ -22,6 +22,7 @@ class Options:
     forbidden_sql_functions: tuple[str, ...] | None = None
     max_clause_length: int = 1000
     warn_duplicate_table_instance: bool = True
+    cache_consistency: str = "manual"
 
     def __post_init__(self) -> None:
         if not isinstance(self.cache_size_mb, int) or isinstance(self.cache_size_mb, bool) or self.cache_size_mb <= 0:
@@ -32,6 +33,10 @@ class Options:
             raise NanaSQLiteValidationError("lock_timeout must be None or a non-negative number of seconds")
         if not isinstance(self.max_clause_length, int) or self.max_clause_length <= 0:
             raise NanaSQLiteValidationError("max_clause_length must be a positive int")
+        if self.cache_consistency not in ("manual", "auto"):
+            raise NanaSQLiteValidationError(
+                f"cache_consistency must be 'manual' or 'auto', not {self.cache_consistency!r}"
+            )
         for name in ("allowed_sql_functions", "forbidden_sql_functions"):
             value = getattr(self, name)
             if value is not None:

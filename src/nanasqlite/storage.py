@@ -209,6 +209,8 @@ class Connection:
             raise NanaSQLiteConnectionError(f"cannot reopen database {self.path!r}: {exc}") from exc
         self._configure()
         self.invalidate_caches()
+        for store in self.live_stores():
+            store._reopened()
 
     def register(self, store: NanaSQLite) -> None:
         """Add a store, ready to be used (its cache set), to the stores of this connection."""
