@@ -118,6 +118,7 @@ class AsyncNanaSQLite:
         max_clause_length: int = 1000,
         readonly: bool = False,
         warn_duplicate_table_instance: bool = True,
+        cache_consistency: str = "manual",
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
     ) -> None:
@@ -146,7 +147,11 @@ class AsyncNanaSQLite:
             max_clause_length=max_clause_length,
             readonly=readonly,
             warn_duplicate_table_instance=warn_duplicate_table_instance,
+            cache_consistency=cache_consistency,
         )
+        # "auto": reads check the file's commit marker first (coherence.py); a changed one sends the read to the
+        # writer thread, which brings the cache up to date before answering.
+        self._coherent = cache_consistency == "auto"
         self._warn_duplicate = bool(warn_duplicate_table_instance)
         readers = 0 if _is_memory(db_path) else max_workers if read_pool_size is None else read_pool_size
         # Readers open the file by its absolute path: the cwd may change before they first need it.
@@ -167,7 +172,14 @@ class AsyncNanaSQLite:
         level = CURRENT.get()  # self._level(), inlined: this is every call that leaves the loop
         if level is not None and level.engine is not self._engine:
             level = None
+        if lane == READ and self._coherent and level is None and self._stale():
+            return self._submit(SOLO, level, _synced, (call, *args), kwargs)
         return self._submit(lane, level, call, args, kwargs)
+
+    def _stale(self) -> bool:
+        """Whether another connection may have committed since the cache last agreed with the file."""
+        store = self._db
+        return store is not None and not store._closed and store._coherence_stale()  # type: ignore[attr-defined]
 
     def _submit(
         self, lane: int, level: Level | None, call: str | Callable[..., Any], args: tuple[Any, ...], kwargs: Any
@@ -195,7 +207,9 @@ class AsyncNanaSQLite:
     def _peek(self, key: Any, default: Any) -> Any:
         """The cached answer of ``get(key, default)`` on the loop thread, or ``MISS``."""
         store = self._ready()
-        return MISS if store is None else cached_get(self._engine, store, key, default)
+        if store is None or (self._coherent and store._coherence_stale()):  # type: ignore[attr-defined]
+            return MISS
+        return cached_get(self._engine, store, key, default)
 
     @property
     def _db(self) -> NanaSQLite | None:
@@ -265,6 +279,8 @@ class AsyncNanaSQLite:
         """The values of the keys that exist, in the order asked; all cached: no thread hop."""
         keys = list(keys)
         store = self._ready()
+        if self._coherent and store is not None and store._coherence_stale():  # type: ignore[attr-defined]
+            store = None
         hits = cached_batch_get(self._engine, store, keys) if store is not None else None
         return hits if hits is not None else await self._run(READ, "batch_get", keys)
 
@@ -711,6 +727,13 @@ class Rows:
 
     def close(self) -> None:
         self._next = len(self._rows)
+
+
+def _synced(store: NanaSQLite, call: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A read of a ``cache_consistency="auto"`` store whose file changed: on the writer thread, on the store
+    itself, bring its cache up to date (``coherence.CoherentNanaSQLite._sync``), then answer."""
+    store._coherence_check()  # type: ignore[attr-defined]
+    return getattr(store, call)(*args, **kwargs) if isinstance(call, str) else call(store, *args, **kwargs)
 
 
 def _execute(store: NanaSQLite, sql: str, parameters: Params) -> Rows:
