@@ -249,5 +249,23 @@ async def test_async_own_writes_are_read_back_without_a_detour(db_path: str) -> 
     async with AsyncNanaSQLite(db_path, cache_consistency="auto", max_workers=2) as db:
         for n in range(20):
             await db.aset("k", n)
+            assert db._peek("k", None) == n  # answered by the loop from the cache, no thread hop
             assert await db.aget("k") == n
         assert await db.abatch_get(["k"]) == {"k": 19}
+
+
+def test_a_new_wal_file_is_watched_through_its_header(db_path: str) -> None:
+    with NanaSQLite(db_path, cache_consistency="auto") as db:
+        db["k"] = 1
+        assert db["k"] == 1
+        assert not db._coherence_stale()  # the header agrees again: cached reads compare 48 bytes, nothing more
+    with NanaSQLite(db_path, optimize=False, cache_consistency="auto") as db:  # WAL mode stays with the file
+        assert db["k"] == 1
+        assert not db._coherence_stale()
+
+
+def test_without_wal_every_read_asks_sqlite(db_path: str) -> None:
+    with NanaSQLite(db_path, optimize=False, cache_consistency="auto") as db:
+        db["k"] = 1
+        assert db["k"] == 1
+        assert db._coherence_stale()

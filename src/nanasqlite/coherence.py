@@ -60,6 +60,7 @@ def _watch_target(conn: Connection) -> tuple[int, Any]:
     try:
         journal = str(conn.apsw.execute("PRAGMA journal_mode").fetchall()[0][0]).lower()
         locking = str(conn.apsw.execute("PRAGMA locking_mode").fetchall()[0][0]).lower()
+        conn.apsw.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # a read opens (creates) the -shm file
     except apsw.Error as exc:
         raise database_error(exc, "reading the journal mode") from exc
     if journal != "wal" or locking != "normal":  # exclusive locking keeps the WAL index in private memory
@@ -77,6 +78,13 @@ def _watch_target(conn: Connection) -> tuple[int, Any]:
     finally:
         os.close(fd)
     return HEADER_WATCH, memoryview(mapped)
+
+
+def after_own_commit(conn: Connection) -> None:
+    """Bring the ``"auto"`` stores on ``conn`` up to date after a commit of its own (the async writer's groups)."""
+    for store in conn.live_stores():
+        if isinstance(store, CoherentNanaSQLite) and store._coherence_stale():
+            store._sync()
 
 
 class CoherentNanaSQLite(CoherentFront, NanaSQLite):
