@@ -7,6 +7,7 @@ the ``_hot`` dict of decoded values and hands everything else to the subclass's 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from itertools import repeat
 from typing import Any
@@ -67,38 +68,53 @@ def probe(hot: dict[str, Any], keys: Iterable[str]) -> tuple[dict[str, Any], lis
 HEADER = 48
 
 
+class _Always:
+    """The ``_shm`` of a store that asks SQLite on every read: no slice of it equals the header seen."""
+
+    def __getitem__(self, index: slice) -> object:
+        return self
+
+
 class CoherentFront(CacheFront):
     """``CacheFront`` for a store that must see other connections' commits; see the compiled twin. The state
     lives in slots, which views made by ``type(store).__new__`` do not have: they check nothing."""
 
-    __slots__ = ("_shm", "_seen", "_watching")
-
-    def _fresh(self) -> None:
-        try:
-            watching = self._watching
-        except AttributeError:
-            return
-        if watching == 1 and self._shm[:HEADER] == self._seen:
-            return
-        if watching:
-            self._sync()
+    __slots__ = ("_shm", "_seen")
 
     def __getitem__(self, key: str) -> Any:
-        self._fresh()
+        try:
+            shm = self._shm
+        except AttributeError:  # a view of the store
+            pass
+        else:
+            if shm[:HEADER] != self._seen:
+                self._sync()
         try:
             return self._hot[key]
         except KeyError:
             return self._miss(key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        self._fresh()
+        try:
+            shm = self._shm
+        except AttributeError:
+            pass
+        else:
+            if shm[:HEADER] != self._seen:
+                self._sync()
         value = self._hot.get(key, _NOT_FOUND)
         if value is _NOT_FOUND:
             return self._miss_get(key, default)
         return value
 
     def __contains__(self, key: object) -> bool:
-        self._fresh()
+        try:
+            shm = self._shm
+        except AttributeError:
+            pass
+        else:
+            if shm[:HEADER] != self._seen:
+                self._sync()
         if key in self._hot:
             return True
         return self._miss_contains(key)
@@ -112,25 +128,26 @@ class CoherentFront(CacheFront):
                 raise ValueError("the WAL-index header needs 48 bytes")
             self._shm = view
             self._seen = bytes(view[:HEADER])
-        else:
-            self._shm = None
+        elif mode == 2:
+            self._shm = _Always()
             self._seen = b""
-        self._watching = mode
+        else:  # nothing to watch: answer as a plain store
+            with contextlib.suppress(AttributeError):
+                del self._shm
 
     def _coherence_header(self) -> bytes:
-        if getattr(self, "_watching", 0) != 1:
-            return b""
-        return bytes(self._shm[:HEADER])
+        shm = getattr(self, "_shm", None)
+        return bytes(shm[:HEADER]) if shm is not None and not isinstance(shm, _Always) else b""
 
     def _coherence_agree(self, header: bytes) -> None:
-        if getattr(self, "_watching", 0) == 1 and len(header) == HEADER:
+        if len(header) == HEADER and hasattr(self, "_shm"):
             self._seen = header
 
     def _coherence_stale(self) -> bool:
-        watching = getattr(self, "_watching", 0)
-        if watching == 0:
-            return False
-        return watching == 2 or self._shm[:HEADER] != self._seen
+        shm = getattr(self, "_shm", None)
+        return shm is not None and shm[:HEADER] != self._seen
 
     def _coherence_check(self) -> None:
-        self._fresh()
+        shm = getattr(self, "_shm", None)
+        if shm is not None and shm[:HEADER] != self._seen:
+            self._sync()

@@ -77,7 +77,7 @@ def _watch_target(conn: Connection) -> tuple[int, Any]:
         return EVERY_READ, None
     finally:
         os.close(fd)
-    return HEADER_WATCH, memoryview(mapped)
+    return HEADER_WATCH, mapped
 
 
 def after_own_commit(conn: Connection) -> None:
