@@ -119,6 +119,7 @@ class AsyncNanaSQLite:
         readonly: bool = False,
         warn_duplicate_table_instance: bool = True,
         cache_consistency: str = "manual",
+        cache_persistence_ttl: bool = False,
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
     ) -> None:
@@ -148,6 +149,7 @@ class AsyncNanaSQLite:
             readonly=readonly,
             warn_duplicate_table_instance=warn_duplicate_table_instance,
             cache_consistency=cache_consistency,
+            cache_persistence_ttl=cache_persistence_ttl,
         )
         # "auto": reads check the file's commit marker first (coherence.py); a changed one sends the read to the
         # writer thread, which brings the cache up to date before answering.
@@ -406,6 +408,7 @@ class AsyncNanaSQLite:
         cache_strategy: CacheType | str | None = None,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
+        cache_persistence_ttl: bool | None = None,
         *,
         warn_duplicate_table_instance: bool | None = None,
     ) -> AsyncNanaSQLite:
@@ -415,7 +418,14 @@ class AsyncNanaSQLite:
         if warn and parent is not None:  # here, not on the writer thread: the warning points at the caller
             warn_duplicate_table(parent._conn, table_name)
         store = await self._run(
-            SOLO, "table", table_name, cache_strategy, cache_size, cache_ttl, warn_duplicate_table_instance=False
+            SOLO,
+            "table",
+            table_name,
+            cache_strategy,
+            cache_size,
+            cache_ttl,
+            cache_persistence_ttl,
+            warn_duplicate_table_instance=False,
         )
         child = object.__new__(type(self))
         child.__dict__.update(self.__dict__)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from . import messages
+from . import expiry, messages
 from ._native import codec, front
 from ._unstorable import refused_key, utf8_problem
 from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
@@ -109,6 +109,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         readonly: bool = False,
         warn_duplicate_table_instance: bool = True,
         cache_consistency: str = "manual",
+        cache_persistence_ttl: bool = False,
     ) -> None:
         db_path = path_text(db_path)
         options = Options(
@@ -125,8 +126,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             max_clause_length=max_clause_length,
             warn_duplicate_table_instance=bool(warn_duplicate_table_instance),
             cache_consistency=cache_consistency,
+            cache_persistence_ttl=bool(cache_persistence_ttl),
         )
-        policy = make_cache(cache_strategy, cache_size, cache_ttl)
+        policy = expiry.make_cache(cache_strategy, cache_size, cache_ttl, options.cache_persistence_ttl)
         conn = Connection(
             db_path,
             optimize=options.optimize,
@@ -166,6 +168,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             self._hot = policy.hot
             self._closed = False
             conn.register(self)  # under the lock, with its table: an SQL write sees it with both or neither
+        attach = getattr(policy, "attach", None)  # a policy with work of its own (expiry.py)
+        if attach is not None:
+            attach(self)
         if bulk_load:
             self.load_all()
 
@@ -179,6 +184,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
 
     def _mark_closed(self) -> None:
         self._closed = True
+        stop = getattr(self._cache, "stop", None)
+        if stop is not None:
+            stop()
         self._cache = make_cache()
         self._hot = self._cache.hot
 
@@ -818,6 +826,7 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         cache_strategy: CacheType | str | None = None,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
+        cache_persistence_ttl: bool | None = None,
         *,
         warn_duplicate_table_instance: bool | None = None,
     ) -> NanaSQLite:
@@ -836,7 +845,8 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         strategy = options.cache_strategy if cache_strategy is None else cache_strategy
         size = options.cache_size if cache_size is None else cache_size
         ttl = options.cache_ttl if cache_ttl is None else cache_ttl
-        policy = make_cache(strategy, size, ttl)
+        persist = options.cache_persistence_ttl if cache_persistence_ttl is None else bool(cache_persistence_ttl)
+        policy = expiry.make_cache(strategy, size, ttl, persist)
         child = type(self).__new__(type(self))
         child._setup(self._conn, table_name, options, policy, bulk_load=False, owner=False)
         child._from_table = True

@@ -23,6 +23,7 @@ class Options:
     max_clause_length: int = 1000
     warn_duplicate_table_instance: bool = True
     cache_consistency: str = "manual"
+    cache_persistence_ttl: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.cache_size_mb, int) or isinstance(self.cache_size_mb, bool) or self.cache_size_mb <= 0:
