@@ -11,6 +11,7 @@ the store keeps the JSON text it wrote and decodes it on the next read.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
@@ -851,6 +852,11 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         child._setup(self._conn, table_name, options, policy, bulk_load=False, owner=False)
         child._from_table = True
         return child
+
+
+# The signature users see is __init__'s: __new__ only picks the class (inspect would otherwise show *args).
+_INIT = inspect.signature(NanaSQLite.__init__)
+setattr(NanaSQLite, "__signature__", _INIT.replace(parameters=list(_INIT.parameters.values())[1:]))  # noqa: B010
 
 
 def warn_duplicate_table(conn: Connection, table_name: str) -> None:
