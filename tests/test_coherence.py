@@ -6,6 +6,8 @@ committed, so each read below begins after that commit."""
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
@@ -269,3 +271,30 @@ def test_without_wal_every_read_asks_sqlite(db_path: str) -> None:
         db["k"] = 1
         assert db["k"] == 1
         assert db._coherence_stale()
+
+
+PROBE_DMS = r"""
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)  # SQLite's "dead man switch" byte of the -shm file
+except OSError:
+    print("held")
+else:
+    print("free")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX advisory locks")
+def test_watching_the_shm_file_keeps_sqlites_locks_on_it(db_path: str) -> None:
+    """Every connection holds a read lock on one byte of the -shm file while it uses it; a process that finds
+    the byte unlocked takes the file over and truncates it. Closing *any* descriptor of a file drops all of a
+    process's POSIX locks on it, so the store must never close the descriptor it maps the header through."""
+    with NanaSQLite(db_path, cache_consistency="auto") as db, NanaSQLite(db_path, cache_consistency="auto") as two:
+        db["k"] = 1
+        assert two["k"] == 1
+        probe = subprocess.run(
+            [sys.executable, "-c", PROBE_DMS, db_path + "-shm"], capture_output=True, text=True, timeout=60
+        )
+        assert probe.stdout.strip() == "held", probe.stderr
+        assert db["k"] == 1

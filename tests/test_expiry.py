@@ -203,3 +203,8 @@ async def test_the_async_facade_deletes_expired_keys_too(db_path: str, clock: Cl
         thread.join(10)
         assert await db.to_dict() == {"b": 3}
         assert file_data(db_path) == {"b": 3}
+
+
+def test_it_cannot_be_combined_with_auto_consistency(db_path: str) -> None:
+    with pytest.raises(NanaSQLiteValidationError, match="Automatic cache consistency requires immediate persistence"):
+        NanaSQLite(db_path, cache_strategy="ttl", cache_ttl=5, cache_persistence_ttl=True, cache_consistency="auto")

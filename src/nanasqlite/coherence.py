@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -65,19 +66,48 @@ def _watch_target(conn: Connection) -> tuple[int, Any]:
         raise database_error(exc, "reading the journal mode") from exc
     if journal != "wal" or locking != "normal":  # exclusive locking keeps the WAL index in private memory
         return EVERY_READ, None
+    mapped = _map_header(filename + "-shm")
+    return (EVERY_READ, None) if mapped is None else (HEADER_WATCH, mapped)
+
+
+# Every -shm file this process mapped, by inode, kept open until the process ends. Closing a descriptor of a
+# file drops *all* of this process's POSIX locks on it (a POSIX rule, not SQLite's), SQLite's own among them:
+# another process would then take the -shm file for itself and truncate it under this process's connections,
+# which crash (SIGBUS) or corrupt the database. So no descriptor opened here is ever closed, and neither is a
+# mapping (an mmap holds a duplicate descriptor). One descriptor and one page per -shm file per process.
+_MAPPED: dict[tuple[int, int], mmap.mmap] = {}
+_KEPT: list[int] = []  # descriptors of files too short to map: kept open for the same reason
+_MAPPED_LOCK = threading.Lock()
+
+
+def _map_header(path: str) -> mmap.mmap | None:
+    """The first page of the -shm file at ``path``, mapped read-only and shared; ``None`` when unusable."""
     try:
-        fd = os.open(filename + "-shm", os.O_RDONLY)
+        before = os.stat(path)
     except OSError:
-        return EVERY_READ, None
-    try:
-        if os.fstat(fd).st_size < HEADER:
-            return EVERY_READ, None
-        mapped = mmap.mmap(fd, HEADER, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return EVERY_READ, None
-    finally:
-        os.close(fd)
-    return HEADER_WATCH, mapped
+        return None
+    with _MAPPED_LOCK:
+        mapped = _MAPPED.get((before.st_dev, before.st_ino))
+        if mapped is not None:
+            return mapped
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        info = os.fstat(fd)
+        key = (info.st_dev, info.st_ino)
+        mapped = _MAPPED.get(key)  # replaced between stat and open by one this process has mapped already
+        if mapped is not None or info.st_size < HEADER:
+            _KEPT.append(fd)
+            return mapped
+        try:
+            mapped = mmap.mmap(fd, HEADER, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            _KEPT.append(fd)
+            return None
+        _KEPT.append(fd)
+        _MAPPED[key] = mapped
+        return mapped
 
 
 def after_own_commit(conn: Connection) -> None:
@@ -126,6 +156,10 @@ class CoherentNanaSQLite(CoherentFront, NanaSQLite):
                 self._cache.clear()
                 self._coh_version = version
             self._coherence_agree(header)
+
+    def _mark_closed(self) -> None:
+        self._coherence_watch(None, OFF)  # a closed store reads the file's header no more
+        NanaSQLite._mark_closed(self)
 
     def _reopened(self) -> None:
         # A restored file is a new -shm file: the old mapping would never change again.

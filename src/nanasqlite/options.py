@@ -38,6 +38,12 @@ class Options:
             raise NanaSQLiteValidationError(
                 f"cache_consistency must be 'manual' or 'auto', not {self.cache_consistency!r}"
             )
+        if self.cache_consistency == "auto" and self.cache_persistence_ttl:
+            # A foreign commit drops the whole cache, and with it the deadlines of keys waiting to expire.
+            raise NanaSQLiteValidationError(
+                "Automatic cache consistency requires immediate persistence without persistence TTL "
+                "(cache_consistency='auto' cannot be combined with cache_persistence_ttl=True)"
+            )
         for name in ("allowed_sql_functions", "forbidden_sql_functions"):
             value = getattr(self, name)
             if value is not None:
