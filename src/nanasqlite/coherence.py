@@ -13,6 +13,9 @@ Without WAL (``optimize=False`` on a file in another journal mode, or a file ano
 mode) there is no shared header: every read asks ``PRAGMA data_version`` (a few microseconds). An in-memory store
 has no other connection, so it checks nothing.
 
+The ``-shm`` file is opened once per process and never closed (see ``_MAPPED``): closing any descriptor of a file
+drops all of the process's POSIX locks on it, SQLite's among them.
+
 The class is chosen once by ``NanaSQLite.__new__``; a ``"manual"`` store runs none of this.
 """
 
