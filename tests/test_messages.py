@@ -112,3 +112,14 @@ def test_the_phrases_are_public_constants() -> None:
     assert messages.CONNECTION_CLOSED in messages.closed("a.db", "t")
     assert messages.NO_TRANSACTION in messages.no_transaction("commit")
     assert messages.MAX_LENGTH in messages.too_long("where clause", 10)
+
+
+async def test_an_async_sub_table_of_a_closed_store_says_parent_connection_is_closed(db_path: str) -> None:
+    db = AsyncNanaSQLite(db_path)
+    async with db:
+        sub = await db.table("sub")
+        await sub.aset("a", 1)
+    with pytest.raises(NanaSQLiteClosedError, match="Parent database connection is closed"):
+        await sub.aget("a")
+    with pytest.raises(NanaSQLiteClosedError, match="^Database connection is closed"):
+        await db.aget("a")

@@ -178,6 +178,10 @@ class AsyncNanaSQLite:
             return self._submit(SOLO, level, _synced, (call, *args), kwargs)
         return self._submit(lane, level, call, args, kwargs)
 
+    def _closed_error(self) -> NanaSQLiteClosedError:
+        parent = self._parent is not None and not self._closed  # the store that opened the file closed it
+        return NanaSQLiteClosedError(messages.closed(self._db_path, self._table, parent=parent, what="async store"))
+
     def _stale(self) -> bool:
         """Whether another connection may have committed since the cache last agreed with the file."""
         store = self._db
@@ -188,7 +192,7 @@ class AsyncNanaSQLite:
     ) -> asyncio.Future[Any]:
         engine = self._engine
         if self._closed or engine.closed:
-            raise NanaSQLiteClosedError(messages.closed(self._db_path, self._table, what="async store"))
+            raise self._closed_error()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         engine.submit(Job(lane, self._own, call, args, kwargs, loop, future, level, asyncio.current_task()))
@@ -202,7 +206,7 @@ class AsyncNanaSQLite:
     def _ready(self) -> NanaSQLite | None:
         """The sync store when its cache may answer on the loop thread (``None`` before it is open)."""
         if self._closed or self._engine.closed:
-            raise NanaSQLiteClosedError(messages.closed(self._db_path, self._table, what="async store"))
+            raise self._closed_error()
         store = self._db
         return None if store is None or store._closed else store
 
