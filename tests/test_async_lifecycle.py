@@ -63,7 +63,7 @@ async def test_a_failed_open_in_async_with_leaves_no_thread(tmp_path: Path) -> N
 
 
 async def test_dropped_sub_table_handles_are_freed(db_path: str) -> None:
-    async with AsyncNanaSQLite(db_path, max_workers=2) as db:
+    async with AsyncNanaSQLite(db_path, max_workers=2, warn_duplicate_table_instance=False) as db:
         users = await db.table("users")
         await users.batch_update({f"u{i}": i for i in range(20)})
         dropped: list[weakref.ref[Any]] = []

@@ -216,7 +216,7 @@ def test_sql_writes_while_sub_tables_come_and_go_keep_every_cache_true(
     removes their entries) in a tight loop while another writes the key-value table through the SQL helpers.
     A long registry makes each walk over it long; the writer stops after ``SECONDS`` or ``ROUNDS``."""
     seconds, rounds = 2.0, 20_000
-    many = [db.table(f"t{i % 10}") for i in range(1000)]
+    many = [db.table(f"t{i % 10}", warn_duplicate_table_instance=False) for i in range(1000)]
     done = threading.Event()
     db["x"] = 0
     finished: list[int] = []
@@ -225,7 +225,7 @@ def test_sql_writes_while_sub_tables_come_and_go_keep_every_cache_true(
         if n == 0:
             kept: list[NanaSQLite] = []
             while not done.is_set():
-                kept.append(db.table(f"t{len(kept) % 10}"))
+                kept.append(db.table(f"t{len(kept) % 10}", warn_duplicate_table_instance=False))
                 if len(kept) > 50:
                     kept.clear()
             return

@@ -292,7 +292,9 @@ def test_ending_a_transaction_while_another_thread_runs_a_statement(
                 getattr(db, method)()
             owner = "the open transaction belongs to another thread"
             assert str(info.value) == (
-                f"{method}(): {owner}" if in_transaction else f"{method}() without an open transaction"
+                f"{method}(): {owner}"
+                if in_transaction
+                else f"No transaction in progress: {method}() without an open transaction"
             )
         assert not done.is_set()  # answered while the other thread was still inside its statement
     finally:

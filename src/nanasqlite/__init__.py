@@ -12,6 +12,7 @@ from __future__ import annotations
 from ._native import NATIVE
 from .async_core import AsyncNanaSQLite
 from .cache import CacheType
+from .compat import HAS_ORJSON, HAS_VALIDKIT
 from .core import NanaSQLite
 from .exceptions import (
     NanaSQLiteCacheError,
@@ -25,13 +26,15 @@ from .exceptions import (
     NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
-from .hooks import HAS_VALIDKIT, BaseHook, CheckHook, ForeignKeyHook, PydanticHook, UniqueHook, ValidkitHook
+from .hooks import BaseHook, CheckHook, ForeignKeyHook, PydanticHook, UniqueHook, ValidkitHook
 from .protocols import NanaHook
 
 __version__ = "1.7.0"
 
 __all__ = [
     "NATIVE",
+    "HAS_ORJSON",
+    "HAS_VALIDKIT",
     "NanaSQLite",
     "AsyncNanaSQLite",
     "CacheType",

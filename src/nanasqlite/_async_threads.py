@@ -53,10 +53,12 @@ from functools import partial
 from queue import Empty
 from typing import TYPE_CHECKING, Any
 
+from . import messages
 from ._async_txn import ENDED, OPEN, PENDING, Level, placed
 from ._native import bridge
 from ._turn import TURN, outside
 from .cache import ABSENT, MISS, CachePolicy, Raw, lookup_each
+from .coherence import after_own_commit
 from .exceptions import (
     NanaSQLiteClosedError,
     NanaSQLiteDatabaseError,
@@ -1074,6 +1076,11 @@ class Engine:
             return
         try:
             outcomes = self._run_group(group, conn)
+            if outcomes is not None and hasattr(store, "_coherence_stale"):
+                # cache_consistency="auto": the group's COMMIT changed the file's commit marker; agree with it
+                # now, so the loop keeps answering its awaiters' next reads from the cache (coherence.py).
+                with contextlib.suppress(Exception):  # a failed check is made again by the next read
+                    after_own_commit(conn)
         finally:
             conn.lock.release()
         if outcomes is not None:
@@ -1146,7 +1153,9 @@ class Engine:
                 self.store.close()
             except Exception:
                 pass
-        closed: NanaSQLiteError = NanaSQLiteClosedError("the async store is closed")
+        closed: NanaSQLiteError = NanaSQLiteClosedError(
+            f"Database {messages.CONNECTION_CLOSED}: the async store was closed"
+        )
         if self.failure is not None:
             closed = NanaSQLiteError(f"the async store's writer thread failed: {self.failure!r}")
         try:

@@ -7,6 +7,7 @@ the ``_hot`` dict of decoded values and hands everything else to the subclass's 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from itertools import repeat
 from typing import Any
@@ -64,3 +65,92 @@ def probe(hot: dict[str, Any], keys: Iterable[str]) -> tuple[dict[str, Any], lis
         else:
             hits[key] = value
     return hits, misses
+
+
+#: Bytes of the WAL-index header that SQLite rewrites on every commit (https://sqlite.org/walformat.html).
+HEADER = 48
+
+
+class _Always:
+    """The ``_shm`` of a store that asks SQLite on every read: no slice of it equals the header seen."""
+
+    def __getitem__(self, index: slice) -> object:
+        return self
+
+
+class CoherentFront(CacheFront):
+    """``CacheFront`` for a store that must see other connections' commits; see the compiled twin. The state
+    lives in slots, which views made by ``type(store).__new__`` do not have: they check nothing."""
+
+    __slots__ = ("_shm", "_seen")
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            shm = self._shm
+        except AttributeError:  # a view of the store
+            pass
+        else:
+            if shm[:HEADER] != self._seen:
+                self._sync()
+        try:
+            return self._hot[key]
+        except KeyError:
+            return self._miss(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            shm = self._shm
+        except AttributeError:
+            pass
+        else:
+            if shm[:HEADER] != self._seen:
+                self._sync()
+        value = self._hot.get(key, _NOT_FOUND)
+        if value is _NOT_FOUND:
+            return self._miss_get(key, default)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            shm = self._shm
+        except AttributeError:
+            pass
+        else:
+            if shm[:HEADER] != self._seen:
+                self._sync()
+        if key in self._hot:
+            return True
+        return self._miss_contains(key)
+
+    def _sync(self) -> None:
+        raise NotImplementedError
+
+    def _coherence_watch(self, view: Any, mode: int) -> None:
+        if mode == 1:
+            if len(view) < HEADER:
+                raise ValueError("the WAL-index header needs 48 bytes")
+            self._shm = view
+            self._seen = bytes(view[:HEADER])
+        elif mode == 2:
+            self._shm = _Always()
+            self._seen = b""
+        else:  # nothing to watch: answer as a plain store
+            with contextlib.suppress(AttributeError):
+                del self._shm
+
+    def _coherence_header(self) -> bytes:
+        shm = getattr(self, "_shm", None)
+        return bytes(shm[:HEADER]) if shm is not None and not isinstance(shm, _Always) else b""
+
+    def _coherence_agree(self, header: bytes) -> None:
+        if len(header) == HEADER and hasattr(self, "_shm"):
+            self._seen = header
+
+    def _coherence_stale(self) -> bool:
+        shm = getattr(self, "_shm", None)
+        return shm is not None and shm[:HEADER] != self._seen
+
+    def _coherence_check(self) -> None:
+        shm = getattr(self, "_shm", None)
+        if shm is not None and shm[:HEADER] != self._seen:
+            self._sync()

@@ -21,13 +21,14 @@ from typing import Any
 
 import apsw
 
+from . import messages
 from ._async_threads import BEGIN, END, READ, SOLO, WRITE, Engine, Job
 from ._async_txn import CURRENT, ENDED, Level, placed
 from ._native import front
 from ._turn import TURN
 from .cache import ABSENT, MISS, CacheType, Raw
 from .cipher import make_cipher
-from .core import _NO_DEFAULT, NanaSQLite
+from .core import _NO_DEFAULT, NanaSQLite, warn_duplicate_table
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteTransactionError, NanaSQLiteValidationError
 from .sql import Params
 from .storage import path_text
@@ -123,6 +124,9 @@ class AsyncNanaSQLite:
         encryption_key: str | bytes | None = None,
         encryption_mode: str = "aes-gcm",
         allow_legacy_plaintext: bool = False,
+        warn_duplicate_table_instance: bool = True,
+        cache_consistency: str = "manual",
+        cache_persistence_ttl: bool = False,
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
     ) -> None:
@@ -157,7 +161,14 @@ class AsyncNanaSQLite:
             encryption_key=encryption_key,
             encryption_mode=encryption_mode,
             allow_legacy_plaintext=allow_legacy_plaintext,
+            warn_duplicate_table_instance=warn_duplicate_table_instance,
+            cache_consistency=cache_consistency,
+            cache_persistence_ttl=cache_persistence_ttl,
         )
+        # "auto": reads check the file's commit marker first (coherence.py); a changed one sends the read to the
+        # writer thread, which brings the cache up to date before answering.
+        self._coherent = cache_consistency == "auto"
+        self._warn_duplicate = bool(warn_duplicate_table_instance)
         readers = 0 if _is_memory(db_path) else max_workers if read_pool_size is None else read_pool_size
         # Readers open the file by its absolute path: the cwd may change before they first need it.
         self._engine = Engine(opener, os.path.abspath(db_path), readers, thread_name_prefix)
@@ -177,14 +188,25 @@ class AsyncNanaSQLite:
         level = CURRENT.get()  # self._level(), inlined: this is every call that leaves the loop
         if level is not None and level.engine is not self._engine:
             level = None
+        if lane == READ and self._coherent and level is None and self._stale():
+            return self._submit(SOLO, level, _synced, (call, *args), kwargs)
         return self._submit(lane, level, call, args, kwargs)
+
+    def _closed_error(self) -> NanaSQLiteClosedError:
+        parent = self._parent is not None and not self._closed  # the store that opened the file closed it
+        return NanaSQLiteClosedError(messages.closed(self._db_path, self._table, parent=parent, what="async store"))
+
+    def _stale(self) -> bool:
+        """Whether another connection may have committed since the cache last agreed with the file."""
+        store = self._db
+        return store is not None and not store._closed and store._coherence_stale()  # type: ignore[attr-defined]
 
     def _submit(
         self, lane: int, level: Level | None, call: str | Callable[..., Any], args: tuple[Any, ...], kwargs: Any
     ) -> asyncio.Future[Any]:
         engine = self._engine
         if self._closed or engine.closed:
-            raise NanaSQLiteClosedError(f"the async store {self._db_path!r} (table {self._table!r}) is closed")
+            raise self._closed_error()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         engine.submit(Job(lane, self._own, call, args, kwargs, loop, future, level, asyncio.current_task()))
@@ -198,14 +220,16 @@ class AsyncNanaSQLite:
     def _ready(self) -> NanaSQLite | None:
         """The sync store when its cache may answer on the loop thread (``None`` before it is open)."""
         if self._closed or self._engine.closed:
-            raise NanaSQLiteClosedError(f"the async store {self._db_path!r} (table {self._table!r}) is closed")
+            raise self._closed_error()
         store = self._db
         return None if store is None or store._closed else store
 
     def _peek(self, key: Any, default: Any) -> Any:
         """The cached answer of ``get(key, default)`` on the loop thread, or ``MISS``."""
         store = self._ready()
-        return MISS if store is None else cached_get(self._engine, store, key, default)
+        if store is None or (self._coherent and store._coherence_stale()):  # type: ignore[attr-defined]
+            return MISS
+        return cached_get(self._engine, store, key, default)
 
     @property
     def _db(self) -> NanaSQLite | None:
@@ -275,6 +299,8 @@ class AsyncNanaSQLite:
         """The values of the keys that exist, in the order asked; all cached: no thread hop."""
         keys = list(keys)
         store = self._ready()
+        if self._coherent and store is not None and store._coherence_stale():  # type: ignore[attr-defined]
+            store = None
         hits = cached_batch_get(self._engine, store, keys) if store is not None else None
         return hits if hits is not None else await self._run(READ, "batch_get", keys)
 
@@ -400,13 +426,19 @@ class AsyncNanaSQLite:
         cache_strategy: CacheType | str | None = None,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
-        *,
+        cache_persistence_ttl: bool | None = None,
         validator: Any = _NO_DEFAULT,
         coerce: Any = _NO_DEFAULT,
         hooks: Any = _NO_DEFAULT,
+        *,
+        warn_duplicate_table_instance: bool | None = None,
     ) -> AsyncNanaSQLite:
         """An async store over another table of the same file, sharing this one's threads and connection.
         ``validator=``, ``coerce=`` and ``hooks=`` as for ``NanaSQLite.table``."""
+        warn = self._warn_duplicate if warn_duplicate_table_instance is None else bool(warn_duplicate_table_instance)
+        parent = self._ready()
+        if warn and parent is not None:  # here, not on the writer thread: the warning points at the caller
+            warn_duplicate_table(parent._conn, table_name)
         store = await self._run(
             SOLO,
             "table",
@@ -414,9 +446,11 @@ class AsyncNanaSQLite:
             cache_strategy,
             cache_size,
             cache_ttl,
+            cache_persistence_ttl,
             validator=validator,
             coerce=coerce,
             hooks=hooks,
+            warn_duplicate_table_instance=False,
         )
         child = object.__new__(type(self))
         child.__dict__.update(self.__dict__)
@@ -636,7 +670,7 @@ class AsyncNanaSQLite:
         level = placed(self._level())
         if level is None:
             self._ready()  # the closed error first, when closed
-            raise NanaSQLiteTransactionError(f"{what}() without an open transaction")
+            raise NanaSQLiteTransactionError(messages.no_transaction(what))
         return level
 
     async def in_transaction(self) -> bool:
@@ -740,6 +774,13 @@ class Rows:
 
     def close(self) -> None:
         self._next = len(self._rows)
+
+
+def _synced(store: NanaSQLite, call: str | Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A read of a ``cache_consistency="auto"`` store whose file changed: on the writer thread, on the store
+    itself, bring its cache up to date (``coherence.CoherentNanaSQLite._sync``), then answer."""
+    store._coherence_check()  # type: ignore[attr-defined]
+    return getattr(store, call)(*args, **kwargs) if isinstance(call, str) else call(store, *args, **kwargs)
 
 
 def _execute(store: NanaSQLite, sql: str, parameters: Params) -> Rows:

@@ -11,12 +11,15 @@ the store keeps the JSON text it wrote and decodes it on the next read.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from . import expiry, messages
 from ._native import codec, front
 from ._unstorable import refused_key, utf8_problem
 from .cache import ABSENT, MISS, CachePolicy, CacheType, Raw, make_cache
@@ -88,6 +91,17 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         """``value`` through the ``after_read`` hooks (the hooked store's; none here)."""
         return value
 
+    _from_table = False  # made by table(): see warn_duplicate_table
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> NanaSQLite:
+        # cache_consistency="auto" picks the class that checks the file before answering (coherence.py), once
+        # here, so a "manual" store's reads pay nothing for it.
+        if cls is NanaSQLite and kwargs.get("cache_consistency") == "auto":
+            from .coherence import CoherentNanaSQLite
+
+            return CoherentNanaSQLite.__new__(CoherentNanaSQLite)
+        return super().__new__(cls)
+
     def __init__(
         self,
         db_path: str | os.PathLike[str] | bytes,
@@ -112,6 +126,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         encryption_key: str | bytes | None = None,
         encryption_mode: str = "aes-gcm",
         allow_legacy_plaintext: bool = False,
+        warn_duplicate_table_instance: bool = True,
+        cache_consistency: str = "manual",
+        cache_persistence_ttl: bool = False,
     ) -> None:
         db_path = path_text(db_path)
         cipher = make_cipher(encryption_key, encryption_mode, allow_legacy_plaintext)
@@ -128,8 +145,11 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             forbidden_sql_functions=forbidden_sql_functions,  # type: ignore[arg-type]
             max_clause_length=max_clause_length,
             cipher=cipher,
+            warn_duplicate_table_instance=bool(warn_duplicate_table_instance),
+            cache_consistency=cache_consistency,
+            cache_persistence_ttl=bool(cache_persistence_ttl),
         )
-        policy = make_cache(cache_strategy, cache_size, cache_ttl)
+        policy = expiry.make_cache(cache_strategy, cache_size, cache_ttl, options.cache_persistence_ttl)
         conn = Connection(
             db_path,
             optimize=options.optimize,
@@ -178,6 +198,9 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             self._raw = policy.raw
             self._closed = False
             conn.register(self)  # under the lock, with its table: an SQL write sees it with both or neither
+        attach = getattr(policy, "attach", None)  # a policy with work of its own (expiry.py)
+        if attach is not None:
+            attach(self)
         if bulk_load:
             self.load_all()
 
@@ -192,13 +215,21 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
 
     def _check(self) -> None:
         if self._closed:
-            raise NanaSQLiteClosedError(f"the store {self._db_path!r} (table {self._table!r}) is closed")
+            raise NanaSQLiteClosedError(
+                messages.closed(self._db_path, self._table, parent=not self._owner and self._conn.closed)
+            )
 
     def _mark_closed(self) -> None:
         self._closed = True
+        stop = getattr(self._cache, "stop", None)
+        if stop is not None:
+            stop()
         self._cache = make_cache()
         self._hot = self._cache.hot
         self._raw = self._cache.raw
+
+    def _reopened(self) -> None:
+        """The connection was opened again (``restore``): its caches are already dropped."""
 
     def close(self) -> None:
         """Close the store; closing the store that opened the file closes its sub-tables too. Idempotent.
@@ -841,28 +872,59 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         cache_strategy: CacheType | str | None = None,
         cache_size: int | None = None,
         cache_ttl: float | None = None,
-        *,
+        cache_persistence_ttl: bool | None = None,
         validator: Any = _NO_DEFAULT,
         coerce: Any = _NO_DEFAULT,
         hooks: Any = _NO_DEFAULT,
+        *,
+        warn_duplicate_table_instance: bool | None = None,
     ) -> NanaSQLite:
         """A store over another table of the same file and connection, with its own cache and this store's
         settings (the cache options may be overridden). Closing this store closes it too.
 
-        It has this store's hooks unless ``hooks=`` (``None``: none) or ``validator=`` / ``coerce=`` is given."""
+        It has this store's hooks unless ``hooks=`` (``None``: none) or ``validator=`` / ``coerce=`` is given.
+        A second live ``table()`` store of the same table on this connection warns (``UserWarning``): the two
+        caches can disagree. ``warn_duplicate_table_instance=False`` (here or on the parent) silences it."""
         self._check()
         options = self._options
+        warn = options.warn_duplicate_table_instance
+        if warn_duplicate_table_instance is not None:
+            warn = bool(warn_duplicate_table_instance)
+        if warn:
+            warn_duplicate_table(self._conn, table_name)
         strategy = options.cache_strategy if cache_strategy is None else cache_strategy
         size = options.cache_size if cache_size is None else cache_size
         ttl = options.cache_ttl if cache_ttl is None else cache_ttl
-        policy = make_cache(strategy, size, ttl)
+        persist = options.cache_persistence_ttl if cache_persistence_ttl is None else bool(cache_persistence_ttl)
+        policy = expiry.make_cache(strategy, size, ttl, persist)
         child = type(self).__new__(type(self))
         child._setup(self._conn, table_name, options, policy, bulk_load=False, owner=False)
+        child._from_table = True
         if self._hooks or not (hooks is validator is coerce is _NO_DEFAULT):
             from ._hooked import child_hooks
 
             child_hooks(self, child, validator, coerce, hooks, _NO_DEFAULT)
         return child
+
+
+# The signature users see is __init__'s: __new__ only picks the class (inspect would otherwise show *args).
+_INIT = inspect.signature(NanaSQLite.__init__)
+setattr(NanaSQLite, "__signature__", _INIT.replace(parameters=list(_INIT.parameters.values())[1:]))  # noqa: B010
+
+
+def warn_duplicate_table(conn: Connection, table_name: str) -> None:
+    """Warn when ``conn`` already serves a live, open ``table()`` store of ``table_name`` (1.6's wording)."""
+    for store in conn.live_stores():
+        if store._from_table and store._table == table_name and not store._closed:
+            warnings.warn(
+                f"Table {table_name!r} already has an active NanaSQLite table() instance for this database. "
+                "Multiple live instances keep independent caches and may observe stale values. "
+                "Reuse the first table instance, call close(), or pass warn_duplicate_table_instance=False "
+                "when this is intentional.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
 
 
 def _find_model_class(name: str) -> type:

@@ -27,6 +27,7 @@ from typing import Any
 
 import apsw
 
+from .compat import HAS_VALIDKIT
 from .exceptions import NanaSQLiteValidationError
 from .storage import database_error, quote_identifier
 
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 #: Whether validkit-py (the optional extra ``validation``) is installed; imported by the first ValidkitHook.
-HAS_VALIDKIT = importlib.util.find_spec("validkit") is not None
 
 _re2: Any = None
 try:  # google-re2, the optional extra [re2]: linear-time matching

@@ -23,6 +23,9 @@ class Options:
     forbidden_sql_functions: tuple[str, ...] | None = None
     max_clause_length: int = 1000
     cipher: Any = field(default=None, repr=False, compare=False)  # cipher.Cipher of an encrypted store, or None
+    warn_duplicate_table_instance: bool = True
+    cache_consistency: str = "manual"
+    cache_persistence_ttl: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.cache_size_mb, int) or isinstance(self.cache_size_mb, bool) or self.cache_size_mb <= 0:
@@ -33,6 +36,16 @@ class Options:
             raise NanaSQLiteValidationError("lock_timeout must be None or a non-negative number of seconds")
         if not isinstance(self.max_clause_length, int) or self.max_clause_length <= 0:
             raise NanaSQLiteValidationError("max_clause_length must be a positive int")
+        if self.cache_consistency not in ("manual", "auto"):
+            raise NanaSQLiteValidationError(
+                f"cache_consistency must be 'manual' or 'auto', not {self.cache_consistency!r}"
+            )
+        if self.cache_consistency == "auto" and self.cache_persistence_ttl:
+            # A foreign commit drops the whole cache, and with it the deadlines of keys waiting to expire.
+            raise NanaSQLiteValidationError(
+                "Automatic cache consistency requires immediate persistence without persistence TTL "
+                "(cache_consistency='auto' cannot be combined with cache_persistence_ttl=True)"
+            )
         for name in ("allowed_sql_functions", "forbidden_sql_functions"):
             value = getattr(self, name)
             if value is not None:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import apsw
 
-from . import sqlsafety
+from . import messages, sqlsafety
 from ._native import codec
 from .exceptions import (
     NanaSQLiteDatabaseError,
@@ -587,9 +587,7 @@ class SQLMixin:
         elif isinstance(value, str) and value and set(value) <= _PRAGMA_TEXT:
             literal = f"'{value}'"
         else:
-            raise NanaSQLiteValidationError(
-                "a PRAGMA value must be an int, a finite float or a str of letters, digits, '_', '-' and '.'"
-            )
+            raise NanaSQLiteValidationError(messages.pragma_value(value))
         self._sql(lambda con: con.execute(f"PRAGMA {name} = {literal}").fetchall(), "pragma")
         return None
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from . import messages
 from .exceptions import NanaSQLiteTypeError, NanaSQLiteValidationError
 from .options import Options
 
@@ -106,7 +107,7 @@ def _is_id_char(ch: str) -> bool:
 
 def _reject(what: str, reason: str, pos: int | None = None) -> NanaSQLiteValidationError:
     where = "" if pos is None else f" at position {pos}"
-    return NanaSQLiteValidationError(f"invalid {what}: {reason}{where}")
+    return NanaSQLiteValidationError(messages.invalid(what, reason + where))
 
 
 class StepMeter:
@@ -326,10 +327,10 @@ def validate_expression(text: object, what: str, policy: Policy, meter: StepMete
     if not isinstance(text, str):
         raise NanaSQLiteValidationError(f"{what} must be a str, not {type(text).__name__}")
     if len(text) > policy.max_length:
-        policy.violation(f"{what} exceeds the maximum length of {policy.max_length} characters")
+        policy.violation(messages.too_long(what, policy.max_length))
     tokens = tokenize(text, what, meter)
     if not tokens:
-        raise NanaSQLiteValidationError(f"invalid {what}: it is empty")
+        raise NanaSQLiteValidationError(messages.invalid(what, "it is empty"))
     check_tokens(tokens, what, policy, meter)
     return tokens
 
@@ -393,9 +394,7 @@ def validate_identifier(name: object, what: str = "identifier") -> str:
         raise NanaSQLiteValidationError(f"{what} must be a str, not {type(name).__name__}")
     inner = name[1:-1] if len(name) >= 2 and name[0] == name[-1] == '"' else name
     if not is_identifier(inner):
-        raise NanaSQLiteValidationError(
-            f"invalid {what} {name!r}: use letters, digits and '_', not starting with a digit"
-        )
+        raise NanaSQLiteValidationError(messages.invalid_identifier(what, name))
     return f'"{inner}"'
 
 
@@ -581,11 +580,11 @@ def validate_column_def(column_type: object, column: str, policy: Policy) -> Col
     """Check a column's type and constraints (``"TEXT NOT NULL DEFAULT 'x'"``) against SQLite's
     column-definition grammar, so nothing after them can become another clause. Expressions in
     ``CHECK``, ``DEFAULT (...)`` and ``AS (...)`` follow the expression rules, always strictly."""
-    what = f"column type for {column!r}"
+    what = messages.column_type_what(column)
     if not isinstance(column_type, str):
-        raise NanaSQLiteValidationError(f"{what} must be a str, not {type(column_type).__name__}")
+        raise NanaSQLiteValidationError(messages.column_type_not_str(column, column_type))
     if len(column_type) > policy.max_length:
-        raise NanaSQLiteValidationError(f"{what} is longer than {policy.max_length} characters")
+        raise NanaSQLiteValidationError(messages.too_long(f"column type for {column!r}", policy.max_length))
     tokens = tokenize(column_type, what)
     strict = Policy(True, policy.allowed, policy.forbidden, policy.forbid_all, policy.max_length)
     parser = _ColumnParser(tokens, what, strict)
@@ -620,9 +619,9 @@ def bind(values: Bindings, name: str, value: Any) -> str:
 
 def non_negative_int(value: object, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise NanaSQLiteValidationError(f"{what} must be an int, not {type(value).__name__}")
+        raise NanaSQLiteValidationError(messages.not_an_integer(what, value))
     if not 0 <= value <= _MAX_INT64:
-        raise NanaSQLiteValidationError(f"{what} must be a non-negative int")
+        raise NanaSQLiteValidationError(messages.negative(what, value))
     return value
 
 

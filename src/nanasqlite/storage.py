@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from . import _bridge as apsw_kernel
+from . import messages
 from ._native import bridge, codec
 from ._turn import TURN
 from ._unstorable import library_error, refused_key, refused_value, utf8_problem
@@ -51,7 +52,9 @@ def quote_identifier(name: str, what: str = "table name") -> str:
     if not isinstance(name, str):
         raise NanaSQLiteValidationError(f"{what} must be a str, not {type(name).__name__}")
     if not name or "\x00" in name or not name.strip():
-        raise NanaSQLiteValidationError(f"invalid {what}: {name!r}")
+        raise NanaSQLiteValidationError(
+            f"{messages.INVALID_IDENTIFIER} {name!r}: a {what} must not be empty or hold NUL"
+        )
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -97,7 +100,7 @@ def refused_batch(keys: Any, values: Any, exc: BaseException) -> BaseException:
 def database_error(exc: BaseException, doing: str) -> NanaSQLiteError:
     """The library's error for an APSW error: the closed error, or a database error keeping the original."""
     if isinstance(exc, apsw.ConnectionClosedError):
-        return NanaSQLiteClosedError("the database connection is closed")
+        return NanaSQLiteClosedError(f"Database {messages.CONNECTION_CLOSED}")
     return NanaSQLiteDatabaseError(f"{doing} failed: {exc}", original_error=exc)
 
 
@@ -209,7 +212,7 @@ class Connection:
         """Close and reopen the file (after it was replaced on disk); every cache of it is dropped.
         The caller holds the lock and has no transaction open; the old connection may be closed already."""
         if self.closed:
-            raise NanaSQLiteClosedError("the database connection is closed")
+            raise NanaSQLiteClosedError(f"Database {messages.CONNECTION_CLOSED}")
         self.close_apsw()
         try:
             self.apsw = apsw.Connection(self._reopen_path, flags=self._flags)
@@ -218,6 +221,8 @@ class Connection:
             raise NanaSQLiteConnectionError(f"cannot reopen database {self.path!r}: {exc}") from exc
         self._configure()
         self.invalidate_caches()
+        for store in self.live_stores():
+            store._reopened()
 
     def point(self, sql: str) -> Any:
         """The kernel's ``PointRead`` of ``sql`` on this connection (see ``KVTable.read``); the caller holds the
@@ -308,7 +313,7 @@ class Connection:
         back.
         """
         if self.closed:
-            raise NanaSQLiteClosedError("the database connection is closed")
+            raise NanaSQLiteClosedError(f"Database {messages.CONNECTION_CLOSED}")
         con = self.apsw
         if self.depth == 0 and con.in_transaction:
             try:
@@ -354,9 +359,9 @@ class Connection:
         is above 0.
         """
         if self.closed:
-            raise NanaSQLiteClosedError("the database connection is closed")
+            raise NanaSQLiteClosedError(f"Database {messages.CONNECTION_CLOSED}")
         if self.depth == 0:
-            raise NanaSQLiteTransactionError(f"{what}() without an open transaction")
+            raise NanaSQLiteTransactionError(messages.no_transaction(what))
         if self.owner != threading.get_ident():
             raise NanaSQLiteTransactionError(f"{what}(): the open transaction belongs to another thread")
         return self.check()  # the owner holds the lock: nobody else is using the connection
