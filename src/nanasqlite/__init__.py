@@ -25,6 +25,7 @@ from .exceptions import (
     NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
+from .writeback import V2Config
 
 __version__ = "1.7.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "NanaSQLite",
     "AsyncNanaSQLite",
     "CacheType",
+    "V2Config",
     "NanaSQLiteError",
     "NanaSQLiteValidationError",
     "NanaSQLiteTypeError",

@@ -30,6 +30,7 @@ from .core import _NO_DEFAULT, NanaSQLite
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteTransactionError, NanaSQLiteValidationError
 from .sql import Params
 from .storage import path_text
+from .writeback import V2Config, settings
 
 __all__ = ["AsyncNanaSQLite", "Rows"]
 
@@ -96,6 +97,7 @@ class AsyncNanaSQLite:
     _own: NanaSQLite | None  # a sub-table's sync store; None for the store that opened the file
     _closed: bool
     _parent: AsyncNanaSQLite | None
+    _write_back: bool
 
     def __init__(
         self,
@@ -118,8 +120,22 @@ class AsyncNanaSQLite:
         readonly: bool = False,
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
+        v2_mode: bool = False,
+        v2_config: V2Config | None = None,
+        flush_mode: str = "immediate",
+        flush_interval: float = 3.0,
+        flush_count: int = 100,
+        v2_chunk_size: int = 1000,
+        v2_max_dlq_size: int | None = 1000,
+        v2_enable_metrics: bool = False,
+        memory_first: bool = False,
+        memory_flush_interval: float = 5.0,
     ) -> None:
         db_path = path_text(db_path)
+        write_back = settings(
+            v2_mode, v2_config, flush_mode, flush_interval, flush_count, v2_chunk_size, v2_max_dlq_size,
+            v2_enable_metrics, memory_first, memory_flush_interval, cache_strategy, cache_size,
+        )  # fmt: skip
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers <= 0:
             raise NanaSQLiteValidationError("max_workers must be a positive int")
         if read_pool_size is not None and (
@@ -143,8 +159,16 @@ class AsyncNanaSQLite:
             forbidden_sql_functions=forbidden_sql_functions,
             max_clause_length=max_clause_length,
             readonly=readonly,
+            v2_mode=write_back is not None,
+            v2_config=write_back,
+            memory_first=memory_first,
         )
         readers = 0 if _is_memory(db_path) else max_workers if read_pool_size is None else read_pool_size
+        # Write-back mode: writes resolve once in memory (one at a time on the writer thread, outside any group
+        # transaction), and reads must see them, so they run there too: the readers' connections would not.
+        self._write_back = write_back is not None
+        if self._write_back:
+            readers = 0
         # Readers open the file by its absolute path: the cwd may change before they first need it.
         self._engine = Engine(opener, os.path.abspath(db_path), readers, thread_name_prefix)
         self._own = None
@@ -163,6 +187,8 @@ class AsyncNanaSQLite:
         level = CURRENT.get()  # self._level(), inlined: this is every call that leaves the loop
         if level is not None and level.engine is not self._engine:
             level = None
+        if lane == WRITE and level is None and self._write_back:
+            lane = SOLO
         return self._submit(lane, level, call, args, kwargs)
 
     def _submit(
@@ -368,8 +394,27 @@ class AsyncNanaSQLite:
     # -- the rest on the writer thread, one at a time -----------------------------------------------------
 
     async def aflush(self, wait: bool = False) -> None:
-        """Resolves once every write queued before it is committed."""
+        """Resolves once every write queued before it is committed (in write-back mode: with ``wait=True``,
+        once every write made before it is committed; else once the flush is started)."""
         await self._run(SOLO, "flush", wait)
+
+    async def aget_dlq(self) -> list[dict[str, Any]]:
+        return await self._run(SOLO, "get_dlq")  # type: ignore[no-any-return]
+
+    async def aget_dlq_summary(self) -> list[dict[str, Any]]:
+        return await self._run(SOLO, "get_dlq_summary")  # type: ignore[no-any-return]
+
+    async def aretry_dlq(self) -> None:
+        await self._run(SOLO, "retry_dlq")
+
+    async def aclear_dlq(self) -> None:
+        await self._run(SOLO, "clear_dlq")
+
+    async def aget_status(self) -> dict[str, Any]:
+        return await self._run(SOLO, "get_status")  # type: ignore[no-any-return]
+
+    async def aget_v2_metrics(self) -> dict[str, Any]:
+        return await self._run(SOLO, "get_v2_metrics")  # type: ignore[no-any-return]
 
     async def load_all(self) -> None:
         await self._run(SOLO, "load_all")

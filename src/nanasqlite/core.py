@@ -11,6 +11,7 @@ the store keeps the JSON text it wrote and decodes it on the next read.
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
@@ -29,6 +30,7 @@ from .exceptions import (
 from .options import Options
 from .sql import SQLMixin
 from .storage import Connection, KVTable, encode_value, path_text
+from .writeback import V2Config, settings, store_class
 
 __all__ = ["NanaSQLite"]
 
@@ -76,6 +78,12 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
     journal mode is left as it is, the table must exist, and every write raises ``NanaSQLiteDatabaseError``.
     """
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> NanaSQLite:
+        # Write-back mode is a subclass (writeback.py), chosen here once: the default store pays nothing for it.
+        if kwargs.get("v2_mode") or kwargs.get("memory_first"):
+            cls = store_class(cls)
+        return super().__new__(cls)
+
     def __init__(
         self,
         db_path: str | os.PathLike[str] | bytes,
@@ -94,8 +102,24 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         forbidden_sql_functions: Iterable[str] | None = None,
         max_clause_length: int = 1000,
         readonly: bool = False,
+        v2_mode: bool = False,
+        v2_config: V2Config | None = None,
+        flush_mode: str = "immediate",
+        flush_interval: float = 3.0,
+        flush_count: int = 100,
+        v2_chunk_size: int = 1000,
+        v2_max_dlq_size: int | None = 1000,
+        v2_enable_metrics: bool = False,
+        memory_first: bool = False,
+        memory_flush_interval: float = 5.0,
     ) -> None:
         db_path = path_text(db_path)
+        self._wb_config = settings(
+            v2_mode, v2_config, flush_mode, flush_interval, flush_count, v2_chunk_size, v2_max_dlq_size,
+            v2_enable_metrics, memory_first, memory_flush_interval, cache_strategy, cache_size,
+        )  # fmt: skip
+        if memory_first:
+            bulk_load = True
         options = Options(
             optimize=bool(optimize),
             cache_size_mb=cache_size_mb,
@@ -458,8 +482,49 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             self._kv.clear()
 
     def flush(self, wait: bool = False) -> None:
-        """Every write is already committed when it returns; kept for compatibility with 1.6."""
+        """Every write is already committed when it returns; kept for compatibility with 1.6 (whose write-back
+        mode, ``v2_mode=True``, this store has too: see ``writeback``)."""
         self._check()
+
+    # The write-back mode's queue and status; a store that writes through has nothing pending or failed.
+
+    def get_dlq(self) -> list[dict[str, Any]]:
+        """The writes the file refused at flush time (write-back mode), with their payload."""
+        self._check()
+        return []
+
+    def get_dlq_summary(self) -> list[dict[str, Any]]:
+        """``get_dlq`` without payloads or error texts: safe to log."""
+        self._check()
+        return []
+
+    def retry_dlq(self) -> None:
+        self._check()
+
+    def clear_dlq(self) -> None:
+        self._check()
+
+    def get_v2_metrics(self) -> dict[str, Any]:
+        """Flush counts and timings of write-back mode with ``v2_enable_metrics=True``; else empty."""
+        self._check()
+        return {}
+
+    def get_status(self) -> dict[str, Any]:
+        """A payload-free snapshot of the write mode (1.6's keys)."""
+        self._check()
+        return {
+            "mode": "immediate",
+            "oldest_pending_age_seconds": None,
+            "pending_kvs_count": 0,
+            "flushing_kvs_count": 0,
+            "pending_sql_count": 0,
+            "flush_active": False,
+            "failed_count": 0,
+            "failure_count": 0,
+            "dropped_failure_count": 0,
+            "last_failure_time": None,
+            "last_successful_flush_time": None,
+        }
 
     # -- batches ------------------------------------------------------------------------------------------
 
@@ -808,6 +873,10 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         child = type(self).__new__(type(self))
         child._setup(self._conn, table_name, options, policy, bulk_load=False, owner=False)
         return child
+
+
+# ``inspect.signature(NanaSQLite)`` reads ``__new__`` first: give it the constructor's parameters.
+NanaSQLite.__new__.__signature__ = inspect.signature(NanaSQLite.__init__)  # type: ignore[attr-defined]
 
 
 def _find_model_class(name: str) -> type:

@@ -1,0 +1,914 @@
+"""Write-back mode (1.6's ``v2_mode``): writes land in memory at once and a background thread commits them.
+
+``NanaSQLite(path, v2_mode=True)`` returns a store of a subclass made here (``store_class``), so a store without
+write-back pays nothing for it. Its writes are validated and encoded when they are made (a bad value raises at
+the call, as in the default mode) and kept in a pending map of the store, beside the cache; reads see them at
+once. A ``Flusher`` per connection (shared by the store and its sub-tables) commits the pending writes in chunks
+of ``chunk_size``, each in one transaction through the batch kernel (``write_texts``: the GIL is released once
+per chunk), when the flush mode says so: ``immediate`` (as soon as it can), ``count`` (every ``flush_count``
+writes), ``time`` (every ``flush_interval`` seconds) or ``manual`` (only ``flush()`` and ``close()``).
+
+The invariant everything rests on: every write that is neither committed nor in the dead-letter queue is in
+its store's pending map whenever a thread holds the store's lock, except during a chunk, which the flusher
+takes and commits (or puts back, or sends to the DLQ) under that lock. So a reader under the lock consults the
+pending map first, then the cache and the file, and ``flush(wait=True)`` is a barrier: it takes from the front
+of each pending map as many writes as it held at the call (a key written again keeps its place), and
+everything taken is committed before the lock is let go.
+
+A chunk that meets a busy database (another process writing, beyond ``busy_timeout``) is put back at the front
+and tried again later, never dropped. A chunk the file refuses (a trigger, a constraint, a full disk) is retried
+one write at a time, so that only the refused writes go to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import math
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Literal
+
+import apsw
+
+from ._unstorable import refused_key, utf8_problem
+from .cache import ABSENT, MISS, CacheType, Raw
+from .exceptions import (
+    NanaSQLiteDatabaseError,
+    NanaSQLiteError,
+    NanaSQLiteTypeError,
+    NanaSQLiteValidationError,
+)
+from .storage import Connection, KVTable, encode_value
+
+if TYPE_CHECKING:
+    from .core import NanaSQLite
+
+__all__ = ["V2Config", "FLUSH_MODES", "settings", "store_class", "Flusher"]
+
+FLUSH_MODES = ("immediate", "count", "time", "manual")
+FlushMode = Literal["immediate", "count", "time", "manual"]
+
+#: Longest pause between two tries of a chunk that met a busy database.
+_MAX_BACKOFF = 0.5
+
+
+@dataclass
+class V2Config:
+    """The write-back settings in one object, for ``NanaSQLite(path, v2_mode=True, v2_config=...)`` (and the
+    async facade). When given, it replaces the separate keywords (``flush_mode``, ``flush_interval``,
+    ``flush_count``, ``v2_chunk_size``, ``v2_max_dlq_size``, ``v2_enable_metrics``).
+
+    >>> V2Config(flush_mode="count", flush_count=500).chunk_size
+    1000
+    """
+
+    flush_mode: FlushMode = "immediate"
+    flush_interval: float = 3.0
+    flush_count: int = 100
+    chunk_size: int = 1000
+    max_dlq_size: int | None = 1000
+    enable_metrics: bool = False
+
+    def __post_init__(self) -> None:
+        if self.flush_mode not in FLUSH_MODES:
+            raise NanaSQLiteValidationError(f"Invalid flush_mode: {self.flush_mode}")
+        interval = self.flush_interval
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, (int, float))
+            or not math.isfinite(interval)
+            or interval <= 0
+        ):
+            raise NanaSQLiteValidationError("flush_interval must be a positive finite number")
+        if not _positive_int(self.flush_count):
+            raise NanaSQLiteValidationError("flush_count must be a positive integer")
+        if not _positive_int(self.chunk_size):
+            raise NanaSQLiteValidationError("chunk_size must be a positive integer")
+        if self.max_dlq_size is not None and not _positive_int(self.max_dlq_size):
+            raise NanaSQLiteValidationError("max_dlq_size must be None or a positive integer")
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def settings(
+    v2_mode: bool,
+    v2_config: V2Config | None,
+    flush_mode: str,
+    flush_interval: float,
+    flush_count: int,
+    v2_chunk_size: int,
+    v2_max_dlq_size: int | None,
+    v2_enable_metrics: bool,
+    memory_first: bool,
+    memory_flush_interval: float,
+    cache_strategy: CacheType | str,
+    cache_size: int | None,
+) -> V2Config | None:
+    """The write-back settings of a store, validated (also when write-back is off: a bad value is a mistake
+    either way), or None for a store that writes through."""
+    if v2_config is not None and not isinstance(v2_config, V2Config):
+        raise NanaSQLiteTypeError(f"v2_config must be a V2Config, not {type(v2_config).__name__}")
+    if memory_first:
+        if cache_strategy not in (CacheType.UNBOUNDED, "unbounded") or cache_size is not None:
+            raise NanaSQLiteValidationError("memory_first=True requires the default unbounded cache without cache_size")
+        # 1.6: memory_first flushes on a timer unless told otherwise (a keyword left at its default).
+        if flush_mode == "immediate":
+            flush_mode = "time"
+        if flush_interval == 3.0:
+            flush_interval = memory_flush_interval
+    if v2_config is None:
+        v2_config = V2Config(
+            flush_mode=flush_mode,  # type: ignore[arg-type]
+            flush_interval=flush_interval,
+            flush_count=flush_count,
+            chunk_size=v2_chunk_size,
+            max_dlq_size=v2_max_dlq_size,
+            enable_metrics=bool(v2_enable_metrics),
+        )
+    return v2_config if (v2_mode or memory_first) else None
+
+
+# -- the store ------------------------------------------------------------------------------------------------
+
+_CLASSES: dict[type, type] = {}
+_CLASSES_LOCK = threading.Lock()
+
+
+def store_class(cls: type[NanaSQLite]) -> type[NanaSQLite]:
+    """The write-back subclass of ``cls`` (``NanaSQLite`` or a user's subclass of it), made once, with the same
+    name so that reprs and error messages read as before."""
+    with _CLASSES_LOCK:
+        made = _CLASSES.get(cls)
+        if made is None:
+            made = type(
+                cls.__name__, (WriteBack, cls), {"__qualname__": cls.__qualname__, "__module__": cls.__module__}
+            )
+            _CLASSES[cls] = made
+        return made
+
+
+class _Lane:
+    """The pending writes of one store: ``{key: JSON text, or None for a delete}``, oldest first."""
+
+    __slots__ = ("kv", "pending", "since", "store", "failed", "quoted")
+
+    def __init__(self, store: NanaSQLite) -> None:
+        self.kv: KVTable = store._kv
+        self.pending: dict[str, str | None] = store._pending  # type: ignore[attr-defined]
+        self.since: float | None = None  # time.monotonic() when pending last became non-empty
+        self.store = weakref.ref(store)
+        self.failed: dict[str, dict[str, Any]] = {}  # key -> its newest DLQ entry
+        self.quoted = '"' + store._kv.name.replace('"', '""') + '"'
+
+
+class _Busy(Exception):
+    """A chunk met a busy database and was put back."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _is_busy(exc: BaseException) -> bool:
+    original = getattr(exc, "original_error", exc)
+    return isinstance(original, (apsw.BusyError, apsw.LockedError))
+
+
+def _put_back(pending: dict[str, str | None], chunk: list[tuple[str, str | None]]) -> None:
+    """Put ``chunk`` back at the front of ``pending`` (keys written since were not taken: caller holds the lock)."""
+    rest = list(pending.items())
+    pending.clear()
+    pending.update(chunk)
+    pending.update(rest)
+
+
+class Flusher:
+    """Commits the pending writes of the write-back stores on one connection; owns the background thread."""
+
+    def __init__(self, conn: Connection, config: V2Config, busy_timeout: float) -> None:
+        self.conn = conn
+        self.lock = conn.lock
+        self.config = config
+        self.mode = config.flush_mode
+        self.chunk = config.chunk_size
+        self.flush_count = config.flush_count
+        self.lanes: list[_Lane] = []
+        self.patience = max(30.0, 6.0 * busy_timeout)  # how long a waiting flush retries a busy database
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.armed = False
+        self.changes = 0
+        self.flushing = 0
+        self.active = False
+        self.stopped = False
+        self.dlq: list[dict[str, Any]] = []
+        self.dropped = 0
+        self.failures = 0
+        self.last_failure: float | None = None
+        self.last_success: float | None = None
+        self.metrics_on = bool(config.enable_metrics)
+        self.metrics: dict[str, Any] = {
+            "flush_count": 0,
+            "kvs_items_flushed": 0,
+            "strict_tasks_executed": 0,
+            "dlq_errors": 0,
+            "last_flush_time": None,
+            "total_flush_time_ms": 0.0,
+        }
+        # What a write calls to say it was made, chosen once by the mode.
+        self.note = {
+            "immediate": self._note_immediate,
+            "count": self._note_count,
+            "time": _ignore,
+            "manual": _ignore,
+        }[self.mode]
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=_run, args=(weakref.ref(self),), name="NanaSQLite-writeback", daemon=True)
+        self.thread.start()
+        _LIVE.add(self)
+
+    # -- triggers (called by writes, under the store's lock) -------------------------------------------------
+
+    def _note_immediate(self, n: int) -> None:
+        if not self.armed:
+            self.armed = True
+            self.wake.set()
+
+    def _note_count(self, n: int) -> None:
+        self.changes += n
+        if self.changes >= self.flush_count:
+            self.changes = 0
+            self.wake.set()
+
+    # -- writing chunks -------------------------------------------------------------------------------------
+
+    def _take(self, lane: _Lane, limit: int) -> int:
+        """Commit up to ``limit`` of ``lane``'s oldest pending writes in one transaction; return how many were
+        taken (committed or sent to the DLQ). Caller holds the lock. A busy database: put back, ``_Busy``."""
+        pending = lane.pending
+        if len(pending) <= limit:
+            chunk = list(pending.items())
+            pending.clear()
+            lane.since = None
+        else:
+            chunk = list(islice(pending.items(), limit))
+            for key, _ in chunk:
+                del pending[key]
+        self.flushing = len(chunk)
+        start = time.perf_counter()
+        try:
+            try:
+                _commit(lane.kv, chunk)
+            except NanaSQLiteDatabaseError as exc:
+                if _is_busy(exc):
+                    raise _Busy(exc) from exc
+                self._one_by_one(lane, chunk)
+        except BaseException as exc:
+            if not getattr(exc, "put_back", False):
+                _put_back(pending, chunk)
+            if pending and lane.since is None:
+                lane.since = time.monotonic()
+            raise
+        finally:
+            self.flushing = 0
+        self.last_success = time.time()
+        if self.metrics_on:
+            m = self.metrics
+            m["kvs_items_flushed"] += len(chunk)
+            m["total_flush_time_ms"] += (time.perf_counter() - start) * 1000.0
+            m["last_flush_time"] = self.last_success
+        return len(chunk)
+
+    def _one_by_one(self, lane: _Lane, chunk: list[tuple[str, str | None]]) -> None:
+        """The chunk was refused as a whole: commit its writes one at a time; the refused ones go to the DLQ.
+        Anything else stops it with the writes not tried yet put back (``put_back`` on the error says so)."""
+        for i, (key, text) in enumerate(chunk):
+            try:
+                _commit(lane.kv, [(key, text)])
+            except NanaSQLiteDatabaseError as exc:
+                if not _is_busy(exc):
+                    self._refuse(lane, key, text, exc)
+                    continue
+                _put_back(lane.pending, chunk[i:])
+                busy = _Busy(exc)
+                busy.put_back = True  # type: ignore[attr-defined]
+                raise busy from exc
+            except BaseException as exc:
+                _put_back(lane.pending, chunk[i:])
+                exc.put_back = True  # type: ignore[attr-defined]
+                raise
+        self.failures += 1  # one failed flush, however many writes it refused
+        self.last_failure = time.time()
+
+    def _refuse(self, lane: _Lane, key: str, text: str | None, exc: BaseException) -> None:
+        op: dict[str, Any] = {"action": "delete"} if text is None else {"action": "set", "value": text}
+        entry: dict[str, Any] = {
+            "error": f"write of key {key!r} failed: {exc}",
+            "item": ((lane.quoted, key), op),
+            "timestamp": time.time(),
+            "lane": lane,
+            "superseded": False,
+        }
+        limit = self.config.max_dlq_size
+        if limit is not None and len(self.dlq) >= limit:
+            old = self.dlq.pop(0)
+            old_lane: _Lane = old["lane"]
+            if old_lane.failed.get(old["item"][0][1]) is old:
+                del old_lane.failed[old["item"][0][1]]
+            self.dropped += 1
+        self.dlq.append(entry)
+        lane.failed[key] = entry
+        if self.metrics_on:
+            self.metrics["dlq_errors"] += 1
+        store = lane.store()
+        if store is not None:
+            store._cache.discard(key)  # reads show what the file holds, not a value it refused
+
+    def superseded(self, lane: _Lane, key: str) -> None:
+        """``key`` was written again: its failed write must not be retried over the new one."""
+        entry = lane.failed.pop(key, None)
+        if entry is not None:
+            entry["superseded"] = True
+
+    def _lanes(self) -> list[_Lane]:
+        return list(self.lanes)
+
+    def drain_locked(self) -> None:
+        """Commit every pending write now. Caller holds the lock; a busy database raises (nothing is lost)."""
+        self.conn.check()
+        for lane in self._lanes():
+            while lane.pending:
+                try:
+                    self._take(lane, self.chunk)
+                except _Busy as busy:
+                    raise busy.cause from None
+
+    def barrier(self, patience: float | None = None) -> None:
+        """Commit every write made before the call (``flush(wait=True)``), the lock let go between chunks; a
+        busy database is tried again for ``patience`` seconds, then raises (the writes stay pending)."""
+        with self.lock:
+            self.conn.check()
+            owed = [(lane, len(lane.pending)) for lane in self._lanes() if lane.pending]
+        deadline = time.monotonic() + (self.patience if patience is None else patience)
+        backoff = 0.005
+        for lane, count in owed:
+            while count > 0:
+                try:
+                    with self.lock:
+                        if self.conn.closed or not lane.pending:
+                            break
+                        count -= self._take(lane, min(self.chunk, count))
+                    backoff = 0.005
+                except _Busy as busy:
+                    if time.monotonic() >= deadline:
+                        raise busy.cause from None
+                    self.stop.wait(backoff)  # woken early only by close
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+        if owed and self.metrics_on:
+            self.metrics["flush_count"] += 1
+
+    def background(self) -> None:
+        """One round of the thread: commit what is pending, chunk by chunk, until none is left."""
+        backoff = 0.005
+        wrote = False
+        while not self.stopped:
+            try:
+                with self.lock:
+                    if self.conn.closed:
+                        return
+                    lane = next((lane for lane in self.lanes if lane.pending), None)
+                    if lane is None:
+                        break
+                    self.active = True
+                    try:
+                        self._take(lane, self.chunk)
+                    finally:
+                        self.active = False
+                    wrote = True
+                backoff = 0.005
+            except _Busy:
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF)
+        if wrote and self.metrics_on:
+            self.metrics["flush_count"] += 1
+
+    # -- DLQ and status ------------------------------------------------------------------------------------
+
+    def get_dlq(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{"error": e["error"], "item": e["item"], "timestamp": e["timestamp"]} for e in self.dlq]
+
+    def get_dlq_summary(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [{"error": "write_failed", "timestamp": e["timestamp"]} for e in self.dlq]
+
+    def retry_dlq(self) -> None:
+        """Put every failed write that was not written again since back among the pending writes."""
+        with self.lock:
+            entries, self.dlq = self.dlq, []
+            count = 0
+            for entry in entries:
+                lane: _Lane = entry["lane"]
+                key = entry["item"][0][1]
+                if lane.failed.get(key) is entry:
+                    del lane.failed[key]
+                if entry["superseded"] or lane not in self.lanes:
+                    continue
+                op = entry["item"][1]
+                text = op.get("value") if op["action"] == "set" else None
+                if not lane.pending:
+                    lane.since = time.monotonic()
+                lane.pending[key] = text
+                store = lane.store()
+                if store is not None:
+                    store._cache.discard(key)  # reads see the pending write again (the lane first)
+                count += 1
+            if count:
+                self.note(count)
+
+    def clear_dlq(self) -> None:
+        with self.lock:
+            for entry in self.dlq:
+                lane: _Lane = entry["lane"]
+                lane.failed.pop(entry["item"][0][1], None)
+            self.dlq.clear()
+
+    def get_status(self) -> dict[str, Any]:
+        lanes = self._lanes()
+        stamps = [lane.since for lane in lanes if lane.pending and lane.since is not None]
+        return {
+            "mode": "write_back",
+            "pending_kvs_count": sum(len(lane.pending) for lane in lanes),
+            "flushing_kvs_count": self.flushing,
+            "pending_sql_count": 0,
+            "oldest_pending_age_seconds": max(0.0, time.monotonic() - min(stamps)) if stamps else None,
+            "flush_active": self.active or self.flushing > 0,
+            "failed_count": len(self.dlq),
+            "failure_count": self.failures,
+            "dropped_failure_count": self.dropped,
+            "last_failure_time": self.last_failure,
+            "last_successful_flush_time": self.last_success,
+        }
+
+    def get_metrics(self) -> dict[str, Any]:
+        if not self.metrics_on:
+            return {}
+        metrics = dict(self.metrics)
+        metrics["current_staging_count"] = sum(len(lane.pending) for lane in self._lanes())
+        metrics["current_strict_queue_size"] = 0
+        return metrics
+
+    # -- lifecycle -----------------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop the thread and commit everything pending (close and interpreter exit); idempotent."""
+        if self.stopped:
+            return
+        try:
+            if not self.conn.closed:
+                self.barrier()
+        finally:
+            self.stopped = True
+            self.stop.set()
+            self.wake.set()
+            thread = self.thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join()
+            _LIVE.discard(self)
+
+
+def _ignore(n: int) -> None:
+    pass
+
+
+def _commit(kv: KVTable, chunk: list[tuple[str, str | None]]) -> None:
+    keys: list[str] = []
+    texts: list[str] = []
+    gone: list[str] = []
+    for key, text in chunk:
+        if text is None:
+            gone.append(key)
+        else:
+            keys.append(key)
+            texts.append(text)
+    kv.put_texts(keys, texts, gone)
+
+
+def _run(ref: weakref.ReferenceType[Flusher]) -> None:
+    """The background thread: waits for its flush mode's signal, then commits what is pending. It holds its
+    flusher only while it works, so a store nobody closed can still be collected."""
+    flusher = ref()
+    if flusher is None:
+        return
+    timeout = flusher.config.flush_interval if flusher.mode == "time" else None
+    wake, stop = flusher.wake, flusher.stop
+    del flusher
+    while not stop.is_set():
+        wake.wait(timeout)
+        flusher = ref()
+        if flusher is None or flusher.stopped:
+            return
+        flusher.armed = False
+        wake.clear()
+        try:
+            flusher.background()
+        except NanaSQLiteError:
+            pass  # the connection was closed under it: close() commits what is left
+        del flusher
+
+
+_LIVE: weakref.WeakSet[Flusher] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Normal interpreter exit commits every pending write of every store nobody closed."""
+    for flusher in list(_LIVE):
+        with contextlib.suppress(Exception):
+            flusher.shutdown()
+
+
+_FLUSHERS: weakref.WeakKeyDictionary[Connection, Flusher] = weakref.WeakKeyDictionary()
+
+
+class WriteBack:
+    """The write-back behaviour, mixed in before ``NanaSQLite`` by ``store_class``. Every method not here is the
+    default store's, which reaches the file only through the methods overridden here or after a flush."""
+
+    if TYPE_CHECKING:
+        _flusher: Flusher
+        _lane: _Lane
+        _pending: dict[str, str | None]
+        _wb_config: V2Config
+
+    # -- setup and lifecycle ---------------------------------------------------------------------------------
+
+    def _setup(self, conn: Connection, table: str, options: Any, policy: Any, bulk_load: bool, owner: bool) -> None:
+        me: Any = self
+        me._pending = {}
+        if owner:
+            flusher = Flusher(conn, me._wb_config, options.busy_timeout)
+            _FLUSHERS[conn] = flusher
+        else:
+            flusher = _FLUSHERS[conn]
+        me._flusher = flusher
+        super()._setup(conn, table, options, policy, bulk_load, owner)  # type: ignore[misc]
+        with conn.lock:
+            me._lane = _Lane(me)
+            flusher.lanes.append(me._lane)
+        if owner:
+            flusher.start()
+            weakref.finalize(self, flusher.shutdown)
+
+    def close(self) -> None:
+        me: Any = self
+        if not me._closed:
+            flusher: Flusher = me._flusher
+            if me._owner:
+                flusher.shutdown()
+            else:
+                with me._lock:
+                    if not me._closed and not me._conn.closed:
+                        flusher.drain_locked()
+                    with contextlib.suppress(ValueError):
+                        flusher.lanes.remove(me._lane)
+        super().close()  # type: ignore[misc]
+
+    def flush(self, wait: bool = False) -> None:
+        """Commit the pending writes: in the background, or (``wait=True``) before returning, every write made
+        before the call. A busy database is tried again, for up to ``max(30 s, 6 x busy_timeout)`` when
+        waiting (then ``NanaSQLiteDatabaseError``; the writes stay pending)."""
+        me: Any = self
+        me._check()
+        flusher: Flusher = me._flusher
+        if wait:
+            flusher.barrier()
+        else:
+            flusher.wake.set()
+
+    # -- writes --------------------------------------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        me: Any = self
+        if me._closed:
+            me._check()
+        if not isinstance(key, str):
+            raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
+        if not key.isascii() and utf8_problem(key):
+            raise refused_key(key)
+        try:
+            text = encode_value(key, value)
+        except BaseException:
+            me._refused((key,))
+            raise
+        with me._lock:
+            if me._closed:
+                me._check()
+            if me._conn.depth:  # this thread's transaction (it holds the lock): write into it
+                return super().__setitem__(key, value)  # type: ignore[misc,no-any-return]
+            pending = me._pending
+            if not pending:
+                me._lane.since = time.monotonic()
+            pending[key] = text
+            me._cache.put_raw(key, text)
+            lane = me._lane
+            if lane.failed:
+                me._flusher.superseded(lane, key)
+            me._flusher.note(1)
+
+    def __delitem__(self, key: str) -> None:
+        me: Any = self
+        me._check()
+        if not isinstance(key, str):
+            raise KeyError(key)
+        with me._lock:
+            me._check()
+            if me._conn.depth:
+                return super().__delitem__(key)  # type: ignore[misc,no-any-return]
+            if me._resolve(key, False) is ABSENT:
+                raise KeyError(key)
+            self._gone([key])
+
+    def _gone(self, keys: list[str]) -> None:
+        """Record deletes of ``keys`` (caller holds the lock, outside any transaction)."""
+        me: Any = self
+        pending = me._pending
+        if not pending:
+            me._lane.since = time.monotonic()
+        cache = me._cache
+        lane = me._lane
+        for key in keys:
+            pending[key] = None
+            cache.put_absent(key)
+            if lane.failed:
+                me._flusher.superseded(lane, key)
+        me._flusher.note(len(keys))
+
+    def batch_update(self, mapping: Mapping[str, Any]) -> None:
+        """Record all pairs at once: a key or value that cannot be stored raises and nothing is recorded."""
+        me: Any = self
+        me._check()
+        if not isinstance(mapping, Mapping):
+            raise NanaSQLiteTypeError(f"batch_update() takes a mapping, not {type(mapping).__name__}")
+        keys = list(mapping.keys())
+        if not keys:
+            return
+        texts: list[str] = []
+        for key in keys:
+            if type(key) is not str:
+                raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
+            if not key.isascii() and utf8_problem(key):
+                raise refused_key(key)
+            try:
+                texts.append(encode_value(key, mapping[key]))
+            except BaseException:
+                me._refused(keys)
+                raise
+        with me._lock:
+            me._check()
+            if me._conn.depth:
+                return super().batch_update(mapping)  # type: ignore[misc,no-any-return]
+            pending = me._pending
+            if not pending:
+                me._lane.since = time.monotonic()
+            pending.update(zip(keys, texts, strict=True))
+            cache = me._cache
+            from .core import CACHED_BATCH_LIMIT
+
+            if len(keys) <= CACHED_BATCH_LIMIT:
+                cache.put_raw_many(keys, texts)
+            else:
+                cache.discard_many(keys)  # reads find them in the pending map
+            lane = me._lane
+            if lane.failed:
+                for key in keys:
+                    me._flusher.superseded(lane, key)
+            me._flusher.note(len(keys))
+
+    def batch_delete(self, keys: Iterable[str]) -> None:
+        me: Any = self
+        me._check()
+        keys = list(keys)
+        for key in keys:
+            if type(key) is not str:
+                raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
+            if not key.isascii() and utf8_problem(key):
+                raise refused_key(key)
+        if not keys:
+            return
+        with me._lock:
+            me._check()
+            if me._conn.depth:
+                return super().batch_delete(keys)  # type: ignore[misc,no-any-return]
+            self._gone(keys)
+
+    def pop(self, key: str, default: Any = MISS) -> Any:
+        me: Any = self
+        me._check()
+        if not isinstance(key, str):
+            if default is MISS:
+                raise KeyError(key)
+            return default
+        with me._lock:
+            me._check()
+            if me._conn.depth:
+                return super().pop(key) if default is MISS else super().pop(key, default)  # type: ignore[misc]
+            value = me._resolve(key)
+            if value is ABSENT:
+                if default is MISS:
+                    raise KeyError(key)
+                return default
+            self._gone([key])
+            return value
+
+    def clear(self) -> None:
+        me: Any = self
+        me._check()
+        with me._lock:
+            me._check()
+            me._pending.clear()  # every pending write of this table is deleted with the rest
+            me._lane.since = None
+            super().clear()  # type: ignore[misc]
+
+    # -- reads: the pending map first ------------------------------------------------------------------------
+
+    def _resolve(self, key: str, decode: bool = True) -> Any:
+        me: Any = self
+        pending = me._pending
+        if pending:
+            text = pending.get(key, MISS)
+            if text is not MISS:
+                if text is None:
+                    return ABSENT
+                if not decode:
+                    return Raw(text)
+                value = me._decode(key, text)
+                if me._filling():
+                    me._cache.put(key, value)
+                return value
+        return super()._resolve(key, decode)  # type: ignore[misc]
+
+    def _read_many(self, keys: list[str]) -> dict[str, Any]:
+        me: Any = self
+        pending = me._pending
+        if not pending:
+            return super()._read_many(keys)  # type: ignore[misc,no-any-return]
+        known: dict[str, Any] = {}
+        rest: list[str] = []
+        for key in keys:
+            text = pending.get(key, MISS)
+            if text is MISS:
+                rest.append(key)
+            elif text is not None:
+                known[key] = me._decode(key, text)
+        read = super()._read_many(rest) if rest else {}  # type: ignore[misc]
+        read.update(known)
+        return {key: read[key] for key in keys if key in read}
+
+    # -- operations that see the file: flush first, holding the lock ------------------------------------------
+
+    def _settled(self) -> Any:
+        """Hold the store's lock with nothing pending (committed first)."""
+        me: Any = self
+        return _Settled(me)
+
+    def __len__(self) -> int:
+        with self._settled():
+            return super().__len__()  # type: ignore[misc,no-any-return]
+
+    def keys(self) -> list[str]:
+        with self._settled():
+            return super().keys()  # type: ignore[misc,no-any-return]
+
+    def items(self) -> list[tuple[str, Any]]:
+        with self._settled():
+            return super().items()  # type: ignore[misc,no-any-return]
+
+    def iter_items(self, batch_size: int = 1000) -> Iterator[tuple[str, Any]]:
+        with self._settled():
+            pass
+        return super().iter_items(batch_size)  # type: ignore[misc,no-any-return]
+
+    def popitem(self) -> tuple[str, Any]:
+        with self._settled():
+            return super().popitem()  # type: ignore[misc,no-any-return]
+
+    def load_all(self) -> None:
+        with self._settled():
+            super().load_all()  # type: ignore[misc]
+
+    def get_fresh(self, key: str, default: Any = None) -> Any:
+        with self._settled():
+            return super().get_fresh(key, default)  # type: ignore[misc]
+
+    @contextmanager
+    def _read_modify_write(self, key: str) -> Iterator[list[Any]]:
+        with self._settled(), super()._read_modify_write(key) as slot:  # type: ignore[misc]
+            yield slot
+
+    def begin_transaction(self) -> None:
+        """Commit what is pending, then start a transaction; writes inside it go straight into it."""
+        with self._settled():
+            super().begin_transaction()  # type: ignore[misc]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """Commit what is pending, then run the block as a transaction of the file (as the default mode
+        does): writes inside it go straight into it, and it commits or rolls back as a whole."""
+        with self._settled(), super().transaction() as db:  # type: ignore[misc]
+            yield db
+
+    def _sql(self, fn: Any, doing: str, writes: str | None = None) -> Any:
+        with self._settled():
+            return super()._sql(fn, doing, writes)  # type: ignore[misc]
+
+    def vacuum(self) -> None:
+        with self._settled():
+            super().vacuum()  # type: ignore[misc]
+
+    def restore(self, src_path: Any) -> None:
+        with self._settled():
+            pass
+        super().restore(src_path)  # type: ignore[misc]
+
+    def backup(
+        self, dest_path: Any, *, verify: bool = True, flush: bool = True, allow_incomplete: bool = False
+    ) -> None:
+        """As in 1.6: commit what is pending first (unless ``flush=False``) and refuse while failed writes wait in
+        the dead-letter queue (unless ``allow_incomplete=True``)."""
+        me: Any = self
+        me._check()
+        if flush:
+            me.flush(wait=True)
+        if not allow_incomplete and me._flusher.dlq:
+            raise NanaSQLiteDatabaseError(
+                "Backup refused because the v2 dead-letter queue is not empty; "
+                "retry or clear failed writes, or pass allow_incomplete=True"
+            )
+        super().backup(dest_path, verify=verify, flush=flush, allow_incomplete=allow_incomplete)  # type: ignore[misc]
+
+    # -- DLQ, status, metrics -------------------------------------------------------------------------------
+
+    def get_dlq(self) -> list[dict[str, Any]]:
+        me: Any = self
+        me._check()
+        return me._flusher.get_dlq()  # type: ignore[no-any-return]
+
+    def get_dlq_summary(self) -> list[dict[str, Any]]:
+        me: Any = self
+        me._check()
+        return me._flusher.get_dlq_summary()  # type: ignore[no-any-return]
+
+    def retry_dlq(self) -> None:
+        me: Any = self
+        me._check()
+        me._flusher.retry_dlq()
+
+    def clear_dlq(self) -> None:
+        me: Any = self
+        me._check()
+        me._flusher.clear_dlq()
+
+    def get_status(self) -> dict[str, Any]:
+        me: Any = self
+        me._check()
+        return me._flusher.get_status()  # type: ignore[no-any-return]
+
+    def get_v2_metrics(self) -> dict[str, Any]:
+        me: Any = self
+        me._check()
+        return me._flusher.get_metrics()  # type: ignore[no-any-return]
+
+
+class _Settled:
+    """``with``: the store's lock, taken after (and kept since) every pending write was committed."""
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        store = self.store
+        store._check()
+        store._lock.acquire()
+        try:
+            store._check()
+            if not store._conn.depth:
+                store._flusher.drain_locked()
+        except BaseException:
+            store._lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.store._lock.release()
