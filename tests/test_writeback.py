@@ -494,3 +494,14 @@ def test_async_facade_takes_the_keywords_and_writes_resolve_in_memory(db_path: s
         assert rows(db_path)["d"] == "4"  # close flushed
 
     asyncio.run(main())
+
+
+def test_the_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n(.*?)```", readme.split("## Write-back mode", 1)[1], re.S)
+    assert match is not None
+    monkeypatch.chdir(tmp_path)
+    exec(compile(match.group(1), "README write-back", "exec"), {})
+    assert file_data(str(tmp_path / "app.db")) == {"session:1": {"user": "nana"}}
