@@ -505,3 +505,64 @@ def test_the_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.chdir(tmp_path)
     exec(compile(match.group(1), "README write-back", "exec"), {})
     assert file_data(str(tmp_path / "app.db")) == {"session:1": {"user": "nana"}}
+
+
+def _wait_for(condition: Any, what: str) -> None:
+    """Wait (on an event, up to 60 s) for the background thread to make ``condition()`` true."""
+    done = threading.Event()
+    for _ in range(6000):
+        if condition():
+            return
+        done.wait(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_threads_writing_in_immediate_mode_are_all_committed_by_the_thread(db_path: str) -> None:
+    with NanaSQLite(db_path, v2_mode=True, flush_mode="immediate", v2_chunk_size=64) as db:
+        errors: list[BaseException] = []
+
+        def writer(me: int) -> None:
+            try:
+                for i in range(1500):
+                    db[f"t{me}-{i}"] = i
+                    assert db[f"t{me}-{i}"] == i  # read-your-writes while the flusher runs
+                    if i % 100 == 0:
+                        db.batch_delete([f"t{me}-{i}"])
+                        assert f"t{me}-{i}" not in db
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=writer, args=(me,)) for me in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        # No flush(wait=True): the background thread alone must get every write out.
+        _wait_for(lambda: db.get_status()["pending_kvs_count"] == 0, "the flusher")
+        expected = {f"t{me}-{i}": str(i) for me in range(4) for i in range(1500) if i % 100}
+        _wait_for(lambda: rows(db_path) == expected, "the file")
+
+
+def test_memory_first_loads_everything_and_flushes_on_a_timer(db_path: str) -> None:
+    with NanaSQLite(db_path) as db:
+        db.batch_update({"a": 1, "b": 2})
+    with NanaSQLite(db_path, memory_first=True, memory_flush_interval=0.05) as db:
+        assert db.is_cached("a") and db.is_cached("b")  # bulk loaded
+        assert db.get_status()["mode"] == "write_back"
+        db["c"] = 3
+        _wait_for(lambda: rows(db_path).get("c") == "3", "the timer")
+
+
+def test_async_transaction_commits_pending_writes_first(db_path: str) -> None:
+    async def main() -> None:
+        async with AsyncNanaSQLite(db_path, v2_mode=True, flush_mode="manual") as db:
+            await db.aset("k", "pending")
+            async with db.transaction():
+                assert rows(db_path) == {"k": '"pending"'}
+                await db.aset("k", "in transaction")
+            await db.aflush(wait=True)
+            assert rows(db_path) == {"k": '"in transaction"'}
+            assert await db.aget("k") == "in transaction"
+
+    asyncio.run(main())

@@ -267,12 +267,13 @@ class Flusher:
         self.flushing = len(chunk)
         start = time.perf_counter()
         try:
+            refused = 0
             try:
                 _commit(lane.kv, chunk)
             except NanaSQLiteDatabaseError as exc:
                 if _is_busy(exc):
                     raise _Busy(exc) from exc
-                self._one_by_one(lane, chunk)
+                refused = self._one_by_one(lane, chunk)
         except BaseException as exc:
             if not getattr(exc, "put_back", False):
                 _put_back(pending, chunk)
@@ -281,23 +282,28 @@ class Flusher:
             raise
         finally:
             self.flushing = 0
-        self.last_success = time.time()
+        now = time.time()
+        if not refused:
+            self.last_success = now
         if self.metrics_on:
             m = self.metrics
-            m["kvs_items_flushed"] += len(chunk)
+            m["kvs_items_flushed"] += len(chunk) - refused
             m["total_flush_time_ms"] += (time.perf_counter() - start) * 1000.0
-            m["last_flush_time"] = self.last_success
+            m["last_flush_time"] = now
         return len(chunk)
 
-    def _one_by_one(self, lane: _Lane, chunk: list[tuple[str, str | None]]) -> None:
-        """The chunk was refused as a whole: commit its writes one at a time; the refused ones go to the DLQ.
-        Anything else stops it with the writes not tried yet put back (``put_back`` on the error says so)."""
+    def _one_by_one(self, lane: _Lane, chunk: list[tuple[str, str | None]]) -> int:
+        """The chunk was refused as a whole: commit its writes one at a time; the refused ones go to the DLQ
+        (their number is returned). Anything else stops it with the writes not tried yet put back
+        (``put_back`` on the error says so)."""
+        refused = 0
         for i, (key, text) in enumerate(chunk):
             try:
                 _commit(lane.kv, [(key, text)])
             except NanaSQLiteDatabaseError as exc:
                 if not _is_busy(exc):
                     self._refuse(lane, key, text, exc)
+                    refused += 1
                     continue
                 _put_back(lane.pending, chunk[i:])
                 busy = _Busy(exc)
@@ -307,8 +313,10 @@ class Flusher:
                 _put_back(lane.pending, chunk[i:])
                 exc.put_back = True  # type: ignore[attr-defined]
                 raise
-        self.failures += 1  # one failed flush, however many writes it refused
-        self.last_failure = time.time()
+        if refused:
+            self.failures += 1  # one failed flush, however many writes it refused
+            self.last_failure = time.time()
+        return refused
 
     def _refuse(self, lane: _Lane, key: str, text: str | None, exc: BaseException) -> None:
         op: dict[str, Any] = {"action": "delete"} if text is None else {"action": "set", "value": text}
@@ -518,12 +526,15 @@ def _run(ref: weakref.ReferenceType[Flusher]) -> None:
         flusher = ref()
         if flusher is None or flusher.stopped:
             return
+        wake.clear()  # before disarming: a write in between wakes the next round (see _note_immediate)
         flusher.armed = False
-        wake.clear()
         try:
             flusher.background()
         except NanaSQLiteError:
             pass  # the connection was closed under it: close() commits what is left
+        except Exception:  # the writes stay pending; the next round (or close) tries again
+            flusher.failures += 1
+            flusher.last_failure = time.time()
         del flusher
 
 
@@ -572,17 +583,19 @@ class WriteBack:
 
     def close(self) -> None:
         me: Any = self
-        if not me._closed:
-            flusher: Flusher = me._flusher
-            if me._owner:
-                flusher.shutdown()
-            else:
-                with me._lock:
-                    if not me._closed and not me._conn.closed:
-                        flusher.drain_locked()
-                    with contextlib.suppress(ValueError):
-                        flusher.lanes.remove(me._lane)
-        super().close()  # type: ignore[misc]
+        try:
+            if not me._closed:
+                flusher: Flusher = me._flusher
+                if me._owner:
+                    flusher.shutdown()
+                else:
+                    with me._lock:
+                        if not me._conn.closed:
+                            flusher.drain_locked()  # if this raises, the lane stays: the flusher commits it later
+                        with contextlib.suppress(ValueError):
+                            flusher.lanes.remove(me._lane)
+        finally:
+            super().close()  # type: ignore[misc]  # closed even when the last flush failed (it raises)
 
     def flush(self, wait: bool = False) -> None:
         """Commit the pending writes: in the background, or (``wait=True``) before returning, every write made
