@@ -44,6 +44,7 @@ from .exceptions import (
     NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
+from ._native import codec
 from .storage import Connection, KVTable, encode_value
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ __all__ = ["V2Config", "FLUSH_MODES", "settings", "store_class", "Flusher"]
 
 FLUSH_MODES = ("immediate", "count", "time", "manual")
 FlushMode = Literal["immediate", "count", "time", "manual"]
+
+_dumps = codec.dumps
 
 #: Longest pause between two tries of a chunk that met a busy database.
 _MAX_BACKOFF = 0.5
@@ -576,6 +579,8 @@ class WriteBack:
         super()._setup(conn, table, options, policy, bulk_load, owner)  # type: ignore[misc]
         with conn.lock:
             me._lane = _Lane(me)
+            me._failed = me._lane.failed
+            me._note = flusher.note
             flusher.lanes.append(me._lane)
         if owner:
             flusher.start()
@@ -612,17 +617,19 @@ class WriteBack:
     # -- writes --------------------------------------------------------------------------------------------
 
     def __setitem__(self, key: str, value: Any) -> None:
+        # Written flat: this is every single write of the mode, and it costs microseconds.
         me: Any = self
         if me._closed:
             me._check()
-        if not isinstance(key, str):
+        if type(key) is not str and not isinstance(key, str):
             raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
         if not key.isascii() and utf8_problem(key):
             raise refused_key(key)
         try:
-            text = encode_value(key, value)
+            text = _dumps(value)
         except BaseException:
             me._refused((key,))
+            encode_value(key, value)  # raises the library's error, naming the key and the part refused
             raise
         with me._lock:
             if me._closed:
@@ -634,10 +641,9 @@ class WriteBack:
                 me._lane.since = time.monotonic()
             pending[key] = text
             me._cache.put_raw(key, text)
-            lane = me._lane
-            if lane.failed:
-                me._flusher.superseded(lane, key)
-            me._flusher.note(1)
+            if me._failed:
+                me._flusher.superseded(me._lane, key)
+            me._note(1)
 
     def __delitem__(self, key: str) -> None:
         me: Any = self
