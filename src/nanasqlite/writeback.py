@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import apsw
 
+from ._native import codec
 from ._unstorable import refused_key, utf8_problem
 from .cache import ABSENT, MISS, CacheType, Raw
 from .exceptions import (
@@ -44,7 +45,6 @@ from .exceptions import (
     NanaSQLiteTypeError,
     NanaSQLiteValidationError,
 )
-from ._native import codec
 from .storage import Connection, KVTable, encode_value
 
 if TYPE_CHECKING:
