@@ -87,6 +87,12 @@ def test_bad_keywords_raise_before_the_file_is_touched(db_path: str) -> None:
     assert not os.path.exists(db_path)
 
 
+def test_a_readonly_store_cannot_be_write_back(db_path: str) -> None:
+    NanaSQLite(db_path).close()
+    with pytest.raises(NanaSQLiteValidationError, match="readonly"):
+        NanaSQLite(db_path, readonly=True, v2_mode=True)
+
+
 def test_v2_config_overrides_the_separate_keywords(db_path: str) -> None:
     cfg = V2Config(flush_mode="manual", enable_metrics=True)
     with NanaSQLite(db_path, v2_mode=True, flush_mode="immediate", v2_config=cfg) as db:

@@ -571,6 +571,8 @@ class WriteBack:
         me: Any = self
         me._pending = {}
         if owner:
+            if conn.readonly:
+                raise NanaSQLiteValidationError("v2_mode=True needs a store that can write; it is opened readonly=True")
             flusher = Flusher(conn, me._wb_config, options.busy_timeout)
             _FLUSHERS[conn] = flusher
         else:
