@@ -572,3 +572,42 @@ def test_async_transaction_commits_pending_writes_first(db_path: str) -> None:
             assert await db.aget("k") == "in transaction"
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_operations_agree_with_a_dict_model(db_path: str, seed: int) -> None:
+    """Reads, the file after each barrier, and the store after reopening all agree with a plain dict."""
+    import random
+
+    rnd = random.Random(seed)
+    model: dict[str, Any] = {}
+    keys = [f"k{i}" for i in range(40)]
+    with NanaSQLite(db_path, v2_mode=True, flush_mode="count", flush_count=7, v2_chunk_size=5) as db:
+        for step in range(600):
+            op = rnd.randrange(10)
+            key = rnd.choice(keys)
+            if op < 4:
+                value = {"step": step, "v": rnd.random()} if op else step
+                db[key] = value
+                model[key] = value
+            elif op == 4:
+                batch = {k: step for k in rnd.sample(keys, 5)}
+                db.batch_update(batch)
+                model.update(batch)
+            elif op == 5:
+                gone = rnd.sample(keys, 3)
+                db.batch_delete(gone)
+                for k in gone:
+                    model.pop(k, None)
+            elif op == 6:
+                assert db.pop(key, "none") == model.pop(key, "none")
+            elif op == 7:
+                db.clear_cache()
+            elif op == 8:
+                db.flush(wait=True)
+                assert {k: v for k, v in file_data(db_path).items()} == model, step
+            else:
+                assert db.batch_get(keys) == {k: model[k] for k in keys if k in model}, step
+            assert db.get(key, "none") == model.get(key, "none"), step
+        assert db.to_dict() == model and len(db) == len(model)
+    assert file_data(db_path) == model
