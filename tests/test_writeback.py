@@ -611,3 +611,30 @@ def test_random_operations_agree_with_a_dict_model(db_path: str, seed: int) -> N
             assert db.get(key, "none") == model.get(key, "none"), step
         assert db.to_dict() == model and len(db) == len(model)
     assert file_data(db_path) == model
+
+
+def test_flush_wait_covers_every_write_made_before_it_while_others_keep_writing(db_path: str) -> None:
+    with NanaSQLite(db_path, v2_mode=True, flush_mode="immediate", v2_chunk_size=16) as db:
+        written = [0]
+        ready = threading.Event()
+
+        def writer() -> None:
+            for i in range(1, 20001):
+                db[f"w{i:06d}"] = i
+                written[0] = i  # after the write returned
+                if i == 100:
+                    ready.set()
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            ready.wait()
+            for _ in range(5):
+                before = written[0]
+                db.flush(wait=True)
+                con = apsw.Connection(db_path)
+                found = con.execute("SELECT COUNT(*) FROM data WHERE key <= ?", (f"w{before:06d}",)).fetchall()
+                con.close()
+                assert found == [(before,)]
+        finally:
+            thread.join()
