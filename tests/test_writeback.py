@@ -614,7 +614,8 @@ def test_random_operations_agree_with_a_dict_model(db_path: str, seed: int) -> N
 
 
 def test_flush_wait_covers_every_write_made_before_it_while_others_keep_writing(db_path: str) -> None:
-    with NanaSQLite(db_path, v2_mode=True, flush_mode="immediate", v2_chunk_size=16) as db:
+    # Manual mode: only the barrier commits, while the other thread keeps adding writes behind it.
+    with NanaSQLite(db_path, v2_mode=True, flush_mode="manual", v2_chunk_size=16) as db:
         written = [0]
         ready = threading.Event()
 
