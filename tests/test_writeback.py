@@ -639,3 +639,20 @@ def test_flush_wait_covers_every_write_made_before_it_while_others_keep_writing(
                 assert found == [(before,)]
         finally:
             thread.join()
+
+
+def test_closed_stores_leave_no_flusher_or_thread_behind(tmp_path: Path) -> None:
+    import gc
+
+    from nanasqlite import writeback
+
+    before = {t.ident for t in threading.enumerate()}
+    flushers, live = len(writeback._FLUSHERS), len(writeback._LIVE)
+    for i in range(5):
+        db = NanaSQLite(str(tmp_path / f"s{i}.db"), v2_mode=True)
+        db["k"] = i
+        db.close()
+    del db
+    gc.collect()
+    assert len(writeback._FLUSHERS) == flushers and len(writeback._LIVE) == live
+    assert {t.ident for t in threading.enumerate()} <= before

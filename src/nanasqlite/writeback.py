@@ -198,6 +198,8 @@ class Flusher:
 
     def __init__(self, conn: Connection, config: V2Config, busy_timeout: float) -> None:
         self.conn = conn
+        # The lock itself, not a wrapper the async facade may put on conn.lock later: the flusher changes the
+        # file, not what the caches show (they show the pending writes already), so readers need no fence.
         self.lock = conn.lock
         self.config = config
         self.mode = config.flush_mode
@@ -496,6 +498,8 @@ class Flusher:
             if thread is not None and thread is not threading.current_thread():
                 thread.join()
             _LIVE.discard(self)
+            if _FLUSHERS.get(self.conn) is self:
+                del _FLUSHERS[self.conn]  # its value holds the connection: the entry would keep both alive
 
 
 def _ignore(n: int) -> None:
