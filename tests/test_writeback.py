@@ -656,3 +656,13 @@ def test_closed_stores_leave_no_flusher_or_thread_behind(tmp_path: Path) -> None
     gc.collect()
     assert len(writeback._FLUSHERS) == flushers and len(writeback._LIVE) == live
     assert {t.ident for t in threading.enumerate()} <= before
+
+
+def test_a_store_nobody_closed_is_flushed_when_collected(db_path: str) -> None:
+    import gc
+
+    db = NanaSQLite(db_path, v2_mode=True, flush_mode="manual")
+    db.batch_update({"a": 1, "b": 2})
+    del db
+    gc.collect()
+    assert rows(db_path) == {"a": "1", "b": "2"}
