@@ -666,3 +666,29 @@ def test_a_store_nobody_closed_is_flushed_when_collected(db_path: str) -> None:
     del db
     gc.collect()
     assert rows(db_path) == {"a": "1", "b": "2"}
+
+
+def test_writes_do_not_wait_while_another_process_holds_the_write_lock(db_path: str) -> None:
+    """The flusher waits for another writer in short tries and lets the store's lock go in between, so writes
+    (which only touch memory) go on even with a busy_timeout of an hour."""
+    NanaSQLite(db_path).close()
+    holder = apsw.Connection(db_path)
+    holder.execute("BEGIN IMMEDIATE")
+    with NanaSQLite(db_path, v2_mode=True, flush_mode="immediate", busy_timeout=3600) as db:
+        wrote = threading.Event()
+
+        def writes() -> None:
+            for i in range(300):
+                db[f"k{i}"] = i  # each wakes the flusher, which finds the file locked
+                assert db[f"k{i}"] == i
+            wrote.set()
+
+        thread = threading.Thread(target=writes, daemon=True)
+        thread.start()
+        assert wrote.wait(120), "a write waited for the other process's lock"  # a deadlock guard, not a timing
+        holder.execute("COMMIT")
+        holder.close()
+        db.flush(wait=True)
+        thread.join()
+        assert db.get_dlq() == []
+    assert len(rows(db_path)) == 300

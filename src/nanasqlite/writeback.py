@@ -57,6 +57,10 @@ FlushMode = Literal["immediate", "count", "time", "manual"]
 
 _dumps = codec.dumps
 
+#: Milliseconds the flusher's own tries wait for another process's write lock while holding the store's lock
+#: (the store's threads wait behind it); then it lets the lock go, pauses and tries again.
+_TRY_MS = 50
+
 #: Longest pause between two tries of a chunk that met a busy database.
 _MAX_BACKOFF = 0.5
 
@@ -207,6 +211,8 @@ class Flusher:
         self.flush_count = config.flush_count
         self.lanes: list[_Lane] = []
         self.patience = max(30.0, 6.0 * busy_timeout)  # how long a waiting flush retries a busy database
+        self.busy_ms = int(busy_timeout * 1000)
+        self.try_ms = min(self.busy_ms, _TRY_MS)
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.armed = False
@@ -257,9 +263,10 @@ class Flusher:
 
     # -- writing chunks -------------------------------------------------------------------------------------
 
-    def _take(self, lane: _Lane, limit: int) -> int:
+    def _take(self, lane: _Lane, limit: int, patient: bool = True) -> int:
         """Commit up to ``limit`` of ``lane``'s oldest pending writes in one transaction; return how many were
-        taken (committed or sent to the DLQ). Caller holds the lock. A busy database: put back, ``_Busy``."""
+        taken (committed or sent to the DLQ). Caller holds the lock. A busy database: put back, ``_Busy``;
+        unless ``patient``, after waiting only ``_TRY_MS`` for it (the caller pauses without the lock)."""
         pending = lane.pending
         if len(pending) <= limit:
             chunk = list(pending.items())
@@ -273,12 +280,18 @@ class Flusher:
         start = time.perf_counter()
         try:
             refused = 0
+            con = self.conn.apsw
+            if not patient:
+                con.set_busy_timeout(self.try_ms)
             try:
                 _commit(lane.kv, chunk)
             except NanaSQLiteDatabaseError as exc:
                 if _is_busy(exc):
                     raise _Busy(exc) from exc
                 refused = self._one_by_one(lane, chunk)
+            finally:
+                if not patient:
+                    con.set_busy_timeout(self.busy_ms)
         except BaseException as exc:
             if not getattr(exc, "put_back", False):
                 _put_back(pending, chunk)
@@ -380,7 +393,7 @@ class Flusher:
                     with self.lock:
                         if self.conn.closed or not lane.pending:
                             break
-                        count -= self._take(lane, min(self.chunk, count))
+                        count -= self._take(lane, min(self.chunk, count), patient=False)
                     backoff = 0.005
                 except _Busy as busy:
                     if time.monotonic() >= deadline:
@@ -404,7 +417,7 @@ class Flusher:
                         break
                     self.active = True
                     try:
-                        self._take(lane, self.chunk)
+                        self._take(lane, self.chunk, patient=False)
                     finally:
                         self.active = False
                     wrote = True
