@@ -692,3 +692,37 @@ def test_writes_do_not_wait_while_another_process_holds_the_write_lock(db_path: 
         thread.join()
         assert db.get_dlq() == []
     assert len(rows(db_path)) == 300
+
+
+def test_async_set_never_blocks_the_loop_on_a_held_store_lock(db_path: str) -> None:
+    async def main() -> None:
+        async with AsyncNanaSQLite(db_path, v2_mode=True, flush_mode="manual") as db:
+            await db.aset("k", 0)
+            await db.adelete("k")
+            await db.aset("k", 1)  # in memory, on the loop: after the queued delete, not before it
+            assert await db.aget("k") == 1
+            sync = db.sync_db
+            assert sync is not None
+            holding, release = threading.Event(), threading.Event()
+            gave_up = []
+
+            def hold() -> None:
+                with sync.transaction():  # this thread holds the store's lock
+                    holding.set()
+                    if not release.wait(60):
+                        gave_up.append(True)  # the loop never got to release it: it was blocked
+
+            thread = threading.Thread(target=hold)
+            thread.start()
+            holding.wait()
+            setter = asyncio.create_task(db.aset("k", 2))
+            await asyncio.sleep(0.01)  # aset ran until it had to wait, and gave the loop back
+            release.set()
+            await setter
+            thread.join()
+            assert gave_up == []
+            assert await db.aget("k") == 2
+            await db.aflush(wait=True)
+        assert rows(db_path) == {"k": "2"}
+
+    asyncio.run(main())

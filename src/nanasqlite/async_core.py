@@ -349,7 +349,13 @@ class AsyncNanaSQLite:
     # -- writes: grouped on the writer thread -------------------------------------------------------------
 
     async def aset(self, key: str, value: Any) -> None:
-        """``db[key] = value``: resolves once the write is committed (with others queued meanwhile) and cached."""
+        """``db[key] = value``: resolves once the write is committed (with others queued meanwhile) and cached.
+        In write-back mode it resolves once the write is in memory, made on the event loop when the store's
+        lock is free at that moment (outside a transaction), else on the writer thread."""
+        if self._write_back and self._level() is None:
+            store = self._ready()
+            if store is not None and store._try_set(key, value):  # type: ignore[attr-defined]
+                return
         await self._run(WRITE, "__setitem__", key, value)
 
     async def adelete(self, key: str) -> None:

@@ -515,6 +515,13 @@ class Flusher:
                 del _FLUSHERS[self.conn]  # its value holds the connection: the entry would keep both alive
 
 
+def _raw_lock(lock: Any) -> Any:
+    """The ``threading.RLock`` under the store's lock: the async facade wraps it to fence its reader threads
+    (write-back mode runs none) and ``lock_timeout`` wraps it in a timed lock."""
+    lock = getattr(lock, "inner", lock)
+    return getattr(lock, "_lock", lock)
+
+
 def _ignore(n: int) -> None:
     pass
 
@@ -663,6 +670,40 @@ class WriteBack:
             if me._failed:
                 me._flusher.superseded(me._lane, key)
             me._note(1)
+
+    def _try_set(self, key: str, value: Any) -> bool:
+        """``self[key] = value`` if the store's lock is free at this moment, else False (nothing done): the
+        async facade's ``aset`` runs this on the event loop, which must never wait for the lock. A key or
+        value that cannot be stored raises, as for ``self[key] = value``."""
+        me: Any = self
+        if me._closed:
+            me._check()
+        if type(key) is not str and not isinstance(key, str):
+            raise NanaSQLiteTypeError(f"keys must be str, not {type(key).__name__}")
+        if not key.isascii() and utf8_problem(key):
+            raise refused_key(key)
+        try:
+            text = _dumps(value)
+        except BaseException:
+            encode_value(key, value)
+            raise
+        lock = _raw_lock(me._conn.lock)
+        if not lock.acquire(blocking=False):
+            return False
+        try:
+            if me._closed or me._conn.depth:
+                return False
+            pending = me._pending
+            if not pending:
+                me._lane.since = time.monotonic()
+            pending[key] = text
+            me._cache.put_raw(key, text)
+            if me._failed:
+                me._flusher.superseded(me._lane, key)
+            me._note(1)
+            return True
+        finally:
+            lock.release()
 
     def __delitem__(self, key: str) -> None:
         me: Any = self
