@@ -38,6 +38,7 @@ def wb(db_path: str) -> Iterator[NanaSQLite]:
 def rows(path: str, table: str = "data") -> dict[str, str]:
     """The raw rows of the file, read by plain APSW (no cache of ours in between)."""
     con = apsw.Connection(path)
+    con.set_busy_timeout(30_000)  # the store's connection may hold a lock for a moment (a checkpoint)
     try:
         return dict(con.execute(f'SELECT key, value FROM "{table}"').fetchall())
     except apsw.SQLError:
@@ -644,17 +645,17 @@ def test_flush_wait_covers_every_write_made_before_it_while_others_keep_writing(
 def test_closed_stores_leave_no_flusher_or_thread_behind(tmp_path: Path) -> None:
     import gc
 
-    from nanasqlite import writeback
+    from nanasqlite import _flusher
 
     before = {t.ident for t in threading.enumerate()}
-    flushers, live = len(writeback._FLUSHERS), len(writeback._LIVE)
+    flushers, live = len(_flusher.FLUSHERS), len(_flusher._LIVE)
     for i in range(5):
         db = NanaSQLite(str(tmp_path / f"s{i}.db"), v2_mode=True)
         db["k"] = i
         db.close()
     del db
     gc.collect()
-    assert len(writeback._FLUSHERS) == flushers and len(writeback._LIVE) == live
+    assert len(_flusher.FLUSHERS) == flushers and len(_flusher._LIVE) == live
     assert {t.ident for t in threading.enumerate()} <= before
 
 
