@@ -376,7 +376,7 @@ async def test_restores_back_to_back_each_park_every_reader(adb: AsyncNanaSQLite
 
 def test_unknown_keyword_raises_type_error(db_path: str) -> None:
     with pytest.raises(TypeError):
-        AsyncNanaSQLite(db_path, v2_mode=True)  # type: ignore[call-arg]
+        AsyncNanaSQLite(db_path, v3_mode=True)  # type: ignore[call-arg]
     with pytest.raises(NanaSQLiteValidationError):
         AsyncNanaSQLite(db_path, max_workers=0)
 

@@ -195,6 +195,38 @@ def test_inside_a_transaction_a_failed_batch_undoes_only_itself(con: apsw.Connec
     assert rows(con) == {"mine": "1", "batch1": "1"}
 
 
+def test_write_texts_stores_texts_as_given_and_deletes_in_one_transaction(
+    con: apsw.Connection, kernel: ModuleType
+) -> None:
+    kernel.put_many(con, PUT, ["gone", "kept"], [1, 2])
+    kernel.write_texts(
+        con, PUT, ["a", "é\U0001f600", "kept"], ['{"x":1}', '"\u00e9"', "null"], DELETE, ["gone", "nope"]
+    )
+    assert rows(con) == {"a": '{"x":1}', "é\U0001f600": '"\u00e9"', "kept": "null"}
+    kernel.write_texts(con, PUT, [], [], DELETE, [])
+    with pytest.raises(ValueError):
+        kernel.write_texts(con, PUT, ["a"], [], DELETE, [])
+    with pytest.raises(TypeError):
+        kernel.write_texts(con, PUT, ["a"], [1], DELETE, [])
+    assert not con.in_transaction
+
+
+def test_write_texts_is_all_or_nothing(con: apsw.Connection, kernel: ModuleType) -> None:
+    kernel.put_many(con, PUT, ["k2", "del"], ["old", 1])
+    with pytest.raises(apsw.ConstraintError):
+        kernel.write_texts(con, INSERT, ["k1", "k2", "k3"], ["1", "2", "3"], DELETE, ["del"])
+    assert rows(con) == {"k2": '"old"', "del": "1"}
+    assert not con.in_transaction
+    con.execute("CREATE TRIGGER no_del BEFORE DELETE ON kv BEGIN SELECT RAISE(ABORT, 'kept'); END")
+    with pytest.raises(apsw.ConstraintError):
+        kernel.write_texts(con, PUT, ["new"], ["1"], DELETE, ["del"])  # the delete fails after the put
+    assert rows(con) == {"k2": '"old"', "del": "1"}
+    con.execute("BEGIN")
+    kernel.write_texts(con, PUT, ["inside"], ["1"], DELETE, [])
+    con.execute("ROLLBACK")  # inside the caller's transaction: rolled back with it
+    assert "inside" not in rows(con)
+
+
 def test_delete_many_is_all_or_nothing(con: apsw.Connection, kernel: ModuleType) -> None:
     kernel.put_many(con, PUT, ["a", "b", "c"], [1, 2, 3])
     kernel.delete_many(con, DELETE, ["a", "missing", "c"])

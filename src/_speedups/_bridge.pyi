@@ -8,7 +8,18 @@ class _Gate(Protocol):
     def release(self) -> None: ...
     def acquire(self) -> None: ...
 
-__all__ = ["KERNEL", "Turn", "Mailbox", "PointRead", "attach", "put_many", "delete_many", "get_many", "scan"]
+__all__ = [
+    "KERNEL",
+    "Turn",
+    "Mailbox",
+    "PointRead",
+    "attach",
+    "put_many",
+    "write_texts",
+    "delete_many",
+    "get_many",
+    "scan",
+]
 
 KERNEL: Final[str]
 
@@ -62,6 +73,16 @@ def put_many(
     *,
     gate: _Gate | None = None,
 ) -> list[str] | None: ...
+def write_texts(
+    connection: apsw.Connection,
+    put_sql: str,
+    keys: Iterable[str],
+    texts: Iterable[str],
+    delete_sql: str,
+    deleted: Iterable[str],
+    *,
+    gate: _Gate | None = None,
+) -> None: ...
 def delete_many(connection: apsw.Connection, sql: str, keys: Iterable[str], *, gate: _Gate | None = None) -> None: ...
 def get_many(
     connection: apsw.Connection,

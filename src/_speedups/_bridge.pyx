@@ -118,7 +118,7 @@ cdef extern from "_turn.h" nogil:
     void nb_box_wait(nb_box *b)
     int nb_box_try(nb_box *b)
 
-__all__ = ["KERNEL", "Turn", "Mailbox", "PointRead", "attach", "put_many", "delete_many", "get_many", "scan"]
+__all__ = ["KERNEL", "Turn", "Mailbox", "PointRead", "attach", "put_many", "write_texts", "delete_many", "get_many", "scan"]
 
 #: Which implementation this is (the pure twin says "apsw").
 KERNEL = "native"
@@ -526,6 +526,80 @@ def put_many(connection, str sql, keys, values, bint texts=True, *, gate=None):
         free(offsets)
         tape_free(&t)
         tapebuf_free(&arena)
+
+
+cdef void _write_texts(sqlite3 *db, const char *put_sql, const char **keys, int *key_sizes,
+                       const char **texts, int *text_sizes, Py_ssize_t n, const char *delete_sql,
+                       const char **gone, int *gone_sizes, Py_ssize_t m, nb_status *st) noexcept nogil:
+    """Upsert every (key, text) pair and delete every key of ``gone`` in one transaction (a savepoint inside
+    the caller's), all or nothing, holding the connection's mutex."""
+    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
+    cdef sqlite3_stmt *stmt = NULL
+    cdef Py_ssize_t i
+    cdef int rc = SQLITE_OK, own = 0
+    sqlite3_mutex_enter(mutex)
+    if nb_begin(db, &own, st) == SQLITE_OK:
+        if n:
+            rc = sqlite3_prepare_v2(db, put_sql, -1, &stmt, NULL)
+            if rc != SQLITE_OK:
+                nb_fail(db, st, rc)
+            else:
+                for i in range(n):
+                    sqlite3_bind_text(stmt, 1, keys[i], key_sizes[i], SQLITE_STATIC)
+                    sqlite3_bind_text(stmt, 2, texts[i], text_sizes[i], SQLITE_STATIC)
+                    rc = sqlite3_step(stmt)
+                    sqlite3_reset(stmt)
+                    if rc != SQLITE_DONE:
+                        nb_fail(db, st, rc)
+                        break
+                    rc = SQLITE_OK
+                sqlite3_finalize(stmt)
+        if rc == SQLITE_OK and m:
+            rc = sqlite3_prepare_v2(db, delete_sql, -1, &stmt, NULL)
+            if rc != SQLITE_OK:
+                nb_fail(db, st, rc)
+            else:
+                for i in range(m):
+                    sqlite3_bind_text(stmt, 1, gone[i], gone_sizes[i], SQLITE_STATIC)
+                    rc = sqlite3_step(stmt)
+                    sqlite3_reset(stmt)
+                    if rc != SQLITE_DONE:
+                        nb_fail(db, st, rc)
+                        break
+                    rc = SQLITE_OK
+                sqlite3_finalize(stmt)
+        nb_end(db, own, rc == SQLITE_OK, st)
+    sqlite3_mutex_leave(mutex)
+
+
+def write_texts(connection, str put_sql, keys, texts, str delete_sql, deleted, *, gate=None):
+    """Run ``put_sql`` (an INSERT with parameters key, text) for every pair of ``keys`` and ``texts`` (str:
+    JSON already encoded, stored as given) and ``delete_sql`` (a DELETE with parameter key) for every key of
+    ``deleted``, all in one transaction, all or nothing, with the GIL released once. The write-back flusher
+    writes its chunks through this."""
+    cdef _Keys k = _Keys(keys)
+    cdef _Keys v = _Keys(texts)
+    cdef _Keys d = _Keys(deleted)
+    if v.n != k.n:
+        raise ValueError("keys and texts differ in length")
+    cdef sqlite3 *db = _db(connection)
+    cdef bytes put_b = _sql(put_sql)
+    cdef bytes del_b = _sql(delete_sql)
+    cdef const char *cput = put_b
+    cdef const char *cdel = del_b
+    cdef nb_status st
+    cdef nb_turn *turn = _turn_of(gate)
+    cdef unsigned long me = PyThread_get_thread_ident()
+    st.code = SQLITE_OK
+    st.msg[0] = 0
+    _leave(gate, turn, me)
+    with nogil:
+        _turn_leave(turn, me)
+        _write_texts(db, cput, k.ptr, k.size, v.ptr, v.size, k.n, cdel, d.ptr, d.size, d.n, &st)
+        _turn_enter(turn, me)
+    _enter(gate, turn)
+    if st.code != SQLITE_OK:
+        _raise(&st)
 
 
 def delete_many(connection, str sql, keys, *, gate=None):

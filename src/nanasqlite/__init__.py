@@ -28,6 +28,7 @@ from .exceptions import (
 )
 from .hooks import BaseHook, CheckHook, ForeignKeyHook, PydanticHook, UniqueHook, ValidkitHook
 from .protocols import NanaHook
+from .writeback import V2Config
 
 __version__ = "1.7.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "ForeignKeyHook",
     "PydanticHook",
     "ValidkitHook",
+    "V2Config",
     "NanaSQLiteError",
     "NanaSQLiteValidationError",
     "NanaSQLiteTypeError",

@@ -21,7 +21,18 @@ import apsw
 
 from ._native import codec
 
-__all__ = ["KERNEL", "Turn", "Mailbox", "PointRead", "attach", "put_many", "delete_many", "get_many", "scan"]
+__all__ = [
+    "KERNEL",
+    "Turn",
+    "Mailbox",
+    "PointRead",
+    "attach",
+    "put_many",
+    "write_texts",
+    "delete_many",
+    "get_many",
+    "scan",
+]
 
 #: Which implementation this is (the compiled twin says "native").
 KERNEL = "apsw"
@@ -232,6 +243,34 @@ def put_many(
             raise type(exc)(f"cannot store key {key!r}: {exc}") from None
     _atomic(connection, lambda: connection.executemany(sql, zip(keys, written, strict=True)))
     return written if texts else None
+
+
+def write_texts(
+    connection: apsw.Connection,
+    put_sql: str,
+    keys: Iterable[str],
+    texts: Iterable[str],
+    delete_sql: str,
+    deleted: Iterable[str],
+    *,
+    gate: Gate | None = None,
+) -> None:
+    """Run ``put_sql`` (an INSERT with parameters key, text) for every pair of ``keys`` and ``texts`` (str:
+    JSON already encoded, stored as given) and ``delete_sql`` (a DELETE with parameter key) for every key of
+    ``deleted``, all in one transaction, all or nothing."""
+    keys = _check_keys(keys)
+    texts = _check_keys(texts)
+    gone = _check_keys(deleted)
+    if len(texts) != len(keys):
+        raise ValueError("keys and texts differ in length")
+
+    def work() -> None:
+        if keys:
+            connection.executemany(put_sql, zip(keys, texts, strict=True))
+        if gone:
+            connection.executemany(delete_sql, ((k,) for k in gone))
+
+    _atomic(connection, work)
 
 
 def delete_many(connection: apsw.Connection, sql: str, keys: Iterable[str], *, gate: Gate | None = None) -> None:

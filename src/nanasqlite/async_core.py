@@ -32,6 +32,7 @@ from .core import _NO_DEFAULT, NanaSQLite, warn_duplicate_table
 from .exceptions import NanaSQLiteClosedError, NanaSQLiteTransactionError, NanaSQLiteValidationError
 from .sql import Params
 from .storage import path_text
+from .writeback import V2Config, refuse_auto, settings
 
 __all__ = ["AsyncNanaSQLite", "Rows"]
 
@@ -98,6 +99,7 @@ class AsyncNanaSQLite:
     _own: NanaSQLite | None  # a sub-table's sync store; None for the store that opened the file
     _closed: bool
     _parent: AsyncNanaSQLite | None
+    _write_back: bool
 
     def __init__(
         self,
@@ -129,9 +131,24 @@ class AsyncNanaSQLite:
         cache_persistence_ttl: bool = False,
         read_pool_size: int | None = None,
         thread_name_prefix: str = "AsyncNanaSQLite",
+        v2_mode: bool = False,
+        v2_config: V2Config | None = None,
+        flush_mode: str = "immediate",
+        flush_interval: float = 3.0,
+        flush_count: int = 100,
+        v2_chunk_size: int = 1000,
+        v2_max_dlq_size: int | None = 1000,
+        v2_enable_metrics: bool = False,
+        memory_first: bool = False,
+        memory_flush_interval: float = 5.0,
     ) -> None:
         db_path = path_text(db_path)
         make_cipher(encryption_key, encryption_mode, allow_legacy_plaintext)  # a bad key raises here, not later
+        write_back = settings(
+            v2_mode, v2_config, flush_mode, flush_interval, flush_count, v2_chunk_size, v2_max_dlq_size,
+            v2_enable_metrics, memory_first, memory_flush_interval, cache_strategy, cache_size,
+        )  # fmt: skip
+        refuse_auto(write_back, cache_consistency)
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers <= 0:
             raise NanaSQLiteValidationError("max_workers must be a positive int")
         if read_pool_size is not None and (
@@ -164,12 +181,20 @@ class AsyncNanaSQLite:
             warn_duplicate_table_instance=warn_duplicate_table_instance,
             cache_consistency=cache_consistency,
             cache_persistence_ttl=cache_persistence_ttl,
+            v2_mode=write_back is not None,
+            v2_config=write_back,
+            memory_first=memory_first,
         )
         # "auto": reads check the file's commit marker first (coherence.py); a changed one sends the read to the
         # writer thread, which brings the cache up to date before answering.
         self._coherent = cache_consistency == "auto"
         self._warn_duplicate = bool(warn_duplicate_table_instance)
         readers = 0 if _is_memory(db_path) else max_workers if read_pool_size is None else read_pool_size
+        # Write-back mode: writes resolve once in memory (one at a time on the writer thread, outside any group
+        # transaction), and reads must see them, so they run there too: the readers' connections would not.
+        self._write_back = write_back is not None
+        if self._write_back:
+            readers = 0
         # Readers open the file by its absolute path: the cwd may change before they first need it.
         self._engine = Engine(opener, os.path.abspath(db_path), readers, thread_name_prefix)
         self._own = None
@@ -188,6 +213,8 @@ class AsyncNanaSQLite:
         level = CURRENT.get()  # self._level(), inlined: this is every call that leaves the loop
         if level is not None and level.engine is not self._engine:
             level = None
+        if lane == WRITE and level is None and self._write_back:
+            lane = SOLO
         if lane == READ and self._coherent and level is None and self._stale():
             return self._submit(SOLO, level, _synced, (call, *args), kwargs)
         return self._submit(lane, level, call, args, kwargs)
@@ -363,7 +390,13 @@ class AsyncNanaSQLite:
     # -- writes: grouped on the writer thread -------------------------------------------------------------
 
     async def aset(self, key: str, value: Any) -> None:
-        """``db[key] = value``: resolves once the write is committed (with others queued meanwhile) and cached."""
+        """``db[key] = value``: resolves once the write is committed (with others queued meanwhile) and cached.
+        In write-back mode it resolves once the write is in memory, made on the event loop when the store's
+        lock is free at that moment (outside a transaction), else on the writer thread."""
+        if self._write_back and self._level() is None:
+            store = self._ready()
+            if store is not None and store._try_set(key, value):  # type: ignore[attr-defined]
+                return
         await self._run(WRITE, "__setitem__", key, value)
 
     async def adelete(self, key: str) -> None:
@@ -408,8 +441,27 @@ class AsyncNanaSQLite:
     # -- the rest on the writer thread, one at a time -----------------------------------------------------
 
     async def aflush(self, wait: bool = False) -> None:
-        """Resolves once every write queued before it is committed."""
+        """Resolves once every write queued before it is committed (in write-back mode: with ``wait=True``,
+        once every write made before it is committed; else once the flush is started)."""
         await self._run(SOLO, "flush", wait)
+
+    async def aget_dlq(self) -> list[dict[str, Any]]:
+        return await self._run(SOLO, "get_dlq")  # type: ignore[no-any-return]
+
+    async def aget_dlq_summary(self) -> list[dict[str, Any]]:
+        return await self._run(SOLO, "get_dlq_summary")  # type: ignore[no-any-return]
+
+    async def aretry_dlq(self) -> None:
+        await self._run(SOLO, "retry_dlq")
+
+    async def aclear_dlq(self) -> None:
+        await self._run(SOLO, "clear_dlq")
+
+    async def aget_status(self) -> dict[str, Any]:
+        return await self._run(SOLO, "get_status")  # type: ignore[no-any-return]
+
+    async def aget_v2_metrics(self) -> dict[str, Any]:
+        return await self._run(SOLO, "get_v2_metrics")  # type: ignore[no-any-return]
 
     async def load_all(self) -> None:
         await self._run(SOLO, "load_all")

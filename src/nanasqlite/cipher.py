@@ -198,6 +198,20 @@ class CipherKV(KVTable):
         except (TypeError, ValueError) as exc:
             raise refused_batch(keys, values, exc) from None
 
+    def put_texts(self, keys: list[str], texts: list[str], deleted: list[str]) -> None:
+        """The write-back flusher's chunk (``KVTable.put_texts``), sealed: one transaction, all or nothing."""
+        seal = self.cipher.seal
+        sealed = [seal(text.encode("utf-8")) for text in texts]
+
+        def run(con: apsw.Connection) -> None:
+            with con:  # APSW: a transaction of its own, or a savepoint inside the caller's
+                if keys:
+                    con.executemany(self._put, zip(keys, sealed, strict=True))
+                if deleted:
+                    con.executemany(self._delete, ((key,) for key in deleted))
+
+        self._run(run, "flush")
+
     def get_many(self, keys: list[str], decode: Callable[[str, str | None], Any]) -> dict[str, Any]:
         cipher = self.cipher
         opened = cipher.open

@@ -125,9 +125,7 @@ class CoherentNanaSQLite(CoherentFront, NanaSQLite):
     and processes that happened before it began."""
 
     _coh_version: int
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> CoherentNanaSQLite:
-        return CoherentFront.__new__(cls)  # the compiled base allocates its C fields
+    _front = CoherentFront  # the compiled base allocates its C fields
 
     def _setup(
         self,

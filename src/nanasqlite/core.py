@@ -32,6 +32,7 @@ from .exceptions import (
 from .options import Options
 from .sql import SQLMixin
 from .storage import Connection, KVTable, encode_value, not_json, path_text
+from .writeback import V2Config, refuse_auto, settings, store_class
 
 __all__ = ["NanaSQLite"]
 
@@ -92,15 +93,20 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         return value
 
     _from_table = False  # made by table(): see warn_duplicate_table
+    _front: Any = CacheFront  # the base class that allocates a store (coherence.py has another)
 
     def __new__(cls, *args: Any, **kwargs: Any) -> NanaSQLite:
-        # cache_consistency="auto" picks the class that checks the file before answering (coherence.py), once
-        # here, so a "manual" store's reads pay nothing for it.
+        # The class is chosen here, once, so that a default store pays nothing for these modes on its hot paths:
+        # cache_consistency="auto" checks the file before answering (coherence.py); write-back keeps writes in
+        # memory for a background flush (writeback.py).
         if cls is NanaSQLite and kwargs.get("cache_consistency") == "auto":
             from .coherence import CoherentNanaSQLite
 
-            return CoherentNanaSQLite.__new__(CoherentNanaSQLite)
-        return super().__new__(cls)
+            cls = CoherentNanaSQLite
+        if kwargs.get("v2_mode") or kwargs.get("memory_first"):
+            cls = store_class(cls)
+        store: NanaSQLite = cls._front.__new__(cls)  # the compiled base that lays out the instance allocates it
+        return store
 
     def __init__(
         self,
@@ -129,8 +135,25 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
         warn_duplicate_table_instance: bool = True,
         cache_consistency: str = "manual",
         cache_persistence_ttl: bool = False,
+        v2_mode: bool = False,
+        v2_config: V2Config | None = None,
+        flush_mode: str = "immediate",
+        flush_interval: float = 3.0,
+        flush_count: int = 100,
+        v2_chunk_size: int = 1000,
+        v2_max_dlq_size: int | None = 1000,
+        v2_enable_metrics: bool = False,
+        memory_first: bool = False,
+        memory_flush_interval: float = 5.0,
     ) -> None:
         db_path = path_text(db_path)
+        self._wb_config = settings(
+            v2_mode, v2_config, flush_mode, flush_interval, flush_count, v2_chunk_size, v2_max_dlq_size,
+            v2_enable_metrics, memory_first, memory_flush_interval, cache_strategy, cache_size,
+        )  # fmt: skip
+        refuse_auto(self._wb_config, cache_consistency)
+        if memory_first:
+            bulk_load = True
         cipher = make_cipher(encryption_key, encryption_mode, allow_legacy_plaintext)
         options = Options(
             optimize=bool(optimize),
@@ -534,8 +557,49 @@ class NanaSQLite(CacheFront, SQLMixin, MutableMapping[str, Any]):
             self._kv.clear()
 
     def flush(self, wait: bool = False) -> None:
-        """Every write is already committed when it returns; kept for compatibility with 1.6."""
+        """Every write is already committed when it returns; kept for compatibility with 1.6 (whose write-back
+        mode, ``v2_mode=True``, this store has too: see ``writeback``)."""
         self._check()
+
+    # The write-back mode's queue and status; a store that writes through has nothing pending or failed.
+
+    def get_dlq(self) -> list[dict[str, Any]]:
+        """The writes the file refused at flush time (write-back mode), with their payload."""
+        self._check()
+        return []
+
+    def get_dlq_summary(self) -> list[dict[str, Any]]:
+        """``get_dlq`` without payloads or error texts: safe to log."""
+        self._check()
+        return []
+
+    def retry_dlq(self) -> None:
+        self._check()
+
+    def clear_dlq(self) -> None:
+        self._check()
+
+    def get_v2_metrics(self) -> dict[str, Any]:
+        """Flush counts and timings of write-back mode with ``v2_enable_metrics=True``; else empty."""
+        self._check()
+        return {}
+
+    def get_status(self) -> dict[str, Any]:
+        """A payload-free snapshot of the write mode (1.6's keys)."""
+        self._check()
+        return {
+            "mode": "immediate",
+            "oldest_pending_age_seconds": None,
+            "pending_kvs_count": 0,
+            "flushing_kvs_count": 0,
+            "pending_sql_count": 0,
+            "flush_active": False,
+            "failed_count": 0,
+            "failure_count": 0,
+            "dropped_failure_count": 0,
+            "last_failure_time": None,
+            "last_successful_flush_time": None,
+        }
 
     # -- batches ------------------------------------------------------------------------------------------
 

@@ -603,6 +603,16 @@ class KVTable:
         except (TypeError, ValueError) as exc:  # the kernels' short message: now say where and what to do
             raise refused_batch(keys, values, exc) from None
 
+    def put_texts(self, keys: list[str], texts: list[str], deleted: list[str]) -> None:
+        """Write texts already encoded (and validated) and delete ``deleted``, in one transaction, all or nothing:
+        a chunk of the write-back flusher."""
+        self._run(
+            lambda con: self.conn.kernel.write_texts(
+                con, self._put, keys, texts, self._delete, deleted, gate=TURN.mine()
+            ),
+            "flush",
+        )
+
     def delete(self, key: str) -> bool:
         def run(con: apsw.Connection) -> bool:
             con.execute(self._delete, (key,))

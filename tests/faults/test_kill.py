@@ -52,6 +52,18 @@ CHILD = textwrap.dedent(
                 ack("ready")
                 await asyncio.gather(*(writer(w) for w in range(50)))
         asyncio.run(main())
+    elif mode == "writeback":
+        # Acknowledged once flush(wait=True) returned: what write-back mode promises to keep.
+        db = NanaSQLite(path, v2_mode=True, flush_mode="immediate", v2_chunk_size=64)
+        ack("ready")
+        n = 0
+        while True:
+            n += 1
+            db[f"w{n}"] = n
+            if n % 100 == 0:
+                db.flush(wait=True)
+                for m in range(n - 99, n + 1):
+                    ack("key", f"w{m}", m)
     else:
         db = NanaSQLite(path)
         ack("ready")
@@ -136,7 +148,7 @@ def groups_whole(rows: dict[str, Any], sizes: dict[str, int]) -> None:
             assert count == size, f"{prefix}: {count} of {size} keys: a torn batch"
 
 
-@pytest.mark.parametrize("mode", ["set", "batch", "transaction", "increment", "async"])
+@pytest.mark.parametrize("mode", ["set", "batch", "transaction", "increment", "async", "writeback"])
 def test_a_killed_writer_loses_no_acknowledged_write(tmp_path: Path, mode: str) -> None:
     rnd = random.Random()
     seed = rnd.randrange(1 << 30)
@@ -150,6 +162,8 @@ def test_a_killed_writer_loses_no_acknowledged_write(tmp_path: Path, mode: str) 
             rows = check_file(path, lines)
             if mode in ("batch", "transaction"):
                 groups_whole(rows, {"b": 50, "t": 7})
+            if mode == "writeback":  # flushed or not, every row that made it is whole
+                assert all(value == int(key[1:]) for key, value in rows.items()), "a torn value"
             if mode == "increment" and lines:
                 counters = [int(f[1]) for f in lines]
                 assert counters == sorted(counters) and len(set(counters)) == len(counters)
