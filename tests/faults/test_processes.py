@@ -41,12 +41,12 @@ CHILD = textwrap.dedent(
                 else:
                     db.batch_update(dict.fromkeys(keys, [me, i]))
                 db[f"w{me}:{i}"] = i
-        elif role == "reader":  # until every writer's last write (n-1) is in the file
+        elif role == "reader":  # 50 rounds at least, then until every writer's last write (n-1) is in the file
             torn = 0
             last = [f"w{w}:{n - 1}" for w in range(6)]
             deadline = time.monotonic() + 120
             i = 0
-            while time.monotonic() < deadline and (i % 50 or any(db.get_fresh(k) is None for k in last)):
+            while time.monotonic() < deadline and (i < 50 or i % 50 or any(db.get_fresh(k) is None for k in last)):
                 i += 1
                 db.clear_cache()  # what other processes wrote since: from the file
                 keys = [f"pair{i % 20}:{part}" for part in "abcd"]
