@@ -42,11 +42,12 @@ class OptionalBuildExt(build_ext):
     def finalize_options(self):
         super().finalize_options()
         if SANITIZE:
-            # Separate object files: an up-to-date sanitizer object must never be linked into a normal
-            # build (or the other way round) just because its source did not change.
-            # Siblings, never inside build_lib: whatever is in build_lib goes into a wheel.
+            # Separate object files, so that an up-to-date sanitizer object is never linked into a normal build
+            # (or the other way round) just because its source did not change; and always relinked into
+            # build_lib, which is what the wheel is made of (an up-to-date normal .so there would be installed
+            # instead: scripts/dev.sh sanitize checks the installed one and empties build_lib afterwards).
             self.build_temp = self.build_temp.rstrip(os.sep) + "-sanitize"
-            self.build_lib = self.build_lib.rstrip(os.sep) + "-sanitize"
+            self.force = True
 
     def run(self):
         try:

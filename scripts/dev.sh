@@ -60,6 +60,11 @@ sanitize)
     "$PY" -m pip install -q ".[test,bench]"
     # Reinstall the package itself with the extensions compiled under AddressSanitizer and UBSan.
     NANASQLITE_SANITIZE=1 NANASQLITE_REQUIRE_EXTENSIONS=1 "$PY" -m pip install -q --force-reinstall --no-deps .
+    rm -rf build/lib.*  # the sanitized modules must not end up in a later normal build
+    # Refuse to report a pass for an uninstrumented build: every module must call into ASan.
+    for so in "$("$PY" -c 'import nanasqlite, os; print(os.path.dirname(nanasqlite.__file__))')"/_speedups/*.so; do
+        nm -D "$so" | grep -q __asan_ || { echo "not built with AddressSanitizer: $so" >&2; exit 1; }
+    done
     # The interpreter is not instrumented, so the runtimes are preloaded; CPython's own allocations at exit
     # are not ours to report, so leak detection is off (reference leaks have their own tests).
     export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=1
