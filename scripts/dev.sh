@@ -62,7 +62,8 @@ sanitize)
     NANASQLITE_SANITIZE=1 NANASQLITE_REQUIRE_EXTENSIONS=1 "$PY" -m pip install -q --force-reinstall --no-deps .
     rm -rf build/lib.*  # the sanitized modules must not end up in a later normal build
     # Refuse to report a pass for an uninstrumented build: every module must call into ASan.
-    for so in "$("$PY" -c 'import nanasqlite, os; print(os.path.dirname(nanasqlite.__file__))')"/_speedups/*.so; do
+    pkg=$("$PY" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("nanasqlite").origin))')
+    for so in "$pkg"/_speedups/*.so; do  # found without importing it: ASan is not preloaded yet
         nm -D "$so" | grep -q __asan_ || { echo "not built with AddressSanitizer: $so" >&2; exit 1; }
     done
     # The interpreter is not instrumented, so the runtimes are preloaded; CPython's own allocations at exit
