@@ -64,7 +64,7 @@ sanitize)
     # Refuse to report a pass for an uninstrumented build: every module must call into ASan.
     pkg=$("$PY" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("nanasqlite").origin))')
     for so in "$pkg"/_speedups/*.so; do  # found without importing it: ASan is not preloaded yet
-        nm -D "$so" | grep -q __asan_ || { echo "not built with AddressSanitizer: $so" >&2; exit 1; }
+        grep -q __asan_ <(nm -D "$so") || { echo "not built with AddressSanitizer: $so" >&2; exit 1; }
     done
     # The interpreter is not instrumented, so the runtimes are preloaded; CPython's own allocations at exit
     # are not ours to report, so leak detection is off (reference leaks have their own tests).
