@@ -653,16 +653,11 @@ cdef bytes _in_sql(str prefix, Py_ssize_t n):
     return (prefix + ",".join(["?"] * n) + ")").encode("utf-8")
 
 
-def get_many(connection, str sql, keys, decode, *, gate=None):
-    """Run ``sql`` (a SELECT of key, value ending in ``key IN (``) over the keys, a chunk per statement; return
-    ``{key: value}`` of the keys found, in the order of ``keys``.
-
-    A value is ``decode(key, text)``, with text None for a stored SQL NULL: this module parses the JSON texts
-    it can itself (to what the codec's ``loads`` returns) and calls ``decode`` for the rest, so a text that is
-    not JSON raises what ``decode`` raises. The keys are asked for in sorted order, so that SQLite walks the
-    index in order (the SQL part of 10k shuffled keys ran 1.7x faster so).
-    """
-    cdef _Keys k = _Keys(keys)
+cdef long long *_lookup(connection, str sql, _Keys k, gate, nb_arena *a, nb_arena *blob) except NULL:
+    """The rows of ``k``'s keys by ``sql`` (a SELECT of key, value ending in ``key IN (``), a chunk of keys per
+    statement, without the GIL: column pairs go to ``a`` (with ``blob``, the typed form of ``_collect_typed``).
+    Returns, malloc'ed for the caller to free, the row of each key in ``a`` (-1: not found). The keys are asked
+    for in sorted order, so that SQLite walks the index in order (10k shuffled keys ran 1.7x faster so)."""
     cdef sqlite3 *db = _db(connection)
     cdef Py_ssize_t n = k.n
     cdef Py_ssize_t full = n if n < _IN_CHUNK else _IN_CHUNK
@@ -673,27 +668,20 @@ def get_many(connection, str sql, keys, decode, *, gate=None):
     cdef const char *tail_sql = tail_b
     cdef Py_ssize_t start, i, size
     cdef nb_status st
-    cdef nb_arena a
     cdef sqlite3_stmt *stmt = NULL
     cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
     cdef int rc = SQLITE_OK
-    cdef dict out = {}
     cdef size_t rows = 0
-    cdef long long r, length
     cdef nb_ref *order = NULL
     cdef nb_ref *found = NULL
     cdef long long *row_of = NULL
-    cdef bint bail
     cdef nb_turn *turn = _turn_of(gate)
     cdef unsigned long me = PyThread_get_thread_ident()
-    if n == 0:
-        return out
-    memset(&a, 0, sizeof(a))
     st.code = SQLITE_OK
     st.msg[0] = 0
     try:
-        order = <nb_ref *>malloc(<size_t>n * sizeof(nb_ref))
-        row_of = <long long *>malloc(<size_t>n * sizeof(long long))
+        order = <nb_ref *>malloc(<size_t>(n if n else 1) * sizeof(nb_ref))
+        row_of = <long long *>malloc(<size_t>(n if n else 1) * sizeof(long long))
         if order == NULL or row_of == NULL:
             raise MemoryError()
         for i in range(n):
@@ -715,7 +703,10 @@ def get_many(connection, str sql, keys, decode, *, gate=None):
                 for i in range(size):
                     sqlite3_bind_text(stmt, <int>(i + 1), order[start + i].p, <int>order[start + i].n,
                                       SQLITE_STATIC)
-                _collect_rows(db, stmt, &a, &st)
+                if blob == NULL:
+                    _collect_rows(db, stmt, a, &st)
+                else:
+                    _collect_typed(db, stmt, a, blob, &st)
                 sqlite3_finalize(stmt)
                 start += size
             sqlite3_mutex_leave(mutex)
@@ -725,12 +716,41 @@ def get_many(connection, str sql, keys, decode, *, gate=None):
                 if found == NULL:
                     nb_nomem(&st)
                 else:
-                    nb_match(order, <size_t>n, found, nb_row_keys(&a, found), row_of)
+                    nb_match(order, <size_t>n, found, nb_row_keys(a, found), row_of)
             _turn_enter(turn, me)
         _enter(gate, turn)
         if st.code != SQLITE_OK:
             _raise(&st)
-        for i in range(n):
+    except BaseException:
+        free(row_of)
+        raise
+    finally:
+        free(order)
+        free(found)
+    return row_of
+
+
+def get_many(connection, str sql, keys, decode, *, gate=None):
+    """Run ``sql`` (a SELECT of key, value ending in ``key IN (``) over the keys (``_lookup``); return
+    ``{key: value}`` of the keys found, in the order of ``keys``.
+
+    A value is ``decode(key, text)``, with text None for a stored SQL NULL: this module parses the JSON texts
+    it can itself (to what the codec's ``loads`` returns) and calls ``decode`` for the rest, so a text that is
+    not JSON raises what ``decode`` raises.
+    """
+    cdef _Keys k = _Keys(keys)
+    cdef nb_arena a
+    cdef dict out = {}
+    cdef long long *row_of = NULL
+    cdef long long r, length
+    cdef Py_ssize_t i
+    cdef bint bail
+    if k.n == 0:
+        return out
+    memset(&a, 0, sizeof(a))
+    try:
+        row_of = _lookup(connection, sql, k, gate, &a, NULL)
+        for i in range(k.n):
             r = row_of[i]
             if r < 0:
                 continue
@@ -747,11 +767,8 @@ def get_many(connection, str sql, keys, decode, *, gate=None):
                 _tape_switch_point()
         return out
     finally:
-        free(order)
-        free(found)
         free(row_of)
         nb_arena_free(&a)
-
 
 def scan(connection, str sql, *, gate=None):
     """Run ``sql`` (a SELECT of key, value) to the end without the GIL; return ``(keys, texts)``."""
@@ -1003,75 +1020,19 @@ def get_sealed(connection, str sql, keys, decode, unseal, Py_ssize_t nonce_len, 
     other value, and a BLOB this cannot open or parse, is ``decode(key, stored)`` with ``stored`` the bytes of a
     BLOB, the str of a TEXT or None for a SQL NULL."""
     cdef _Keys k = _Keys(keys)
-    cdef sqlite3 *db = _db(connection)
-    cdef Py_ssize_t n = k.n
-    cdef Py_ssize_t full = n if n < _IN_CHUNK else _IN_CHUNK
-    cdef Py_ssize_t tail = n % _IN_CHUNK if n > _IN_CHUNK else 0
-    cdef bytes full_b = _in_sql(sql, full)
-    cdef bytes tail_b = _in_sql(sql, tail if tail else full)
-    cdef const char *full_sql = full_b
-    cdef const char *tail_sql = tail_b
-    cdef Py_ssize_t start, i, size
-    cdef nb_status st
     cdef nb_arena a
     cdef nb_arena blob
-    cdef sqlite3_stmt *stmt = NULL
-    cdef sqlite3_mutex *mutex = sqlite3_db_mutex(db)
-    cdef int rc = SQLITE_OK
     cdef dict out = {}
-    cdef size_t rows = 0
-    cdef long long r
-    cdef nb_ref *order = NULL
-    cdef nb_ref *found = NULL
     cdef long long *row_of = NULL
-    cdef nb_turn *turn = _turn_of(gate)
-    cdef unsigned long me = PyThread_get_thread_ident()
-    if n == 0:
+    cdef long long r
+    cdef Py_ssize_t i
+    if k.n == 0:
         return out
     memset(&a, 0, sizeof(a))
     memset(&blob, 0, sizeof(blob))
-    st.code = SQLITE_OK
-    st.msg[0] = 0
     try:
-        order = <nb_ref *>malloc(<size_t>n * sizeof(nb_ref))
-        row_of = <long long *>malloc(<size_t>n * sizeof(long long))
-        if order == NULL or row_of == NULL:
-            raise MemoryError()
-        for i in range(n):
-            order[i].p = k.ptr[i]
-            order[i].n = k.size[i]
-            order[i].i = <size_t>i
-        _leave(gate, turn, me)
-        with nogil:
-            _turn_leave(turn, me)
-            nb_ref_sort(order, <size_t>n)
-            sqlite3_mutex_enter(mutex)
-            start = 0
-            while start < n and st.code == SQLITE_OK:
-                size = n - start if n - start < _IN_CHUNK else _IN_CHUNK
-                rc = sqlite3_prepare_v2(db, full_sql if size == full else tail_sql, -1, &stmt, NULL)
-                if rc != SQLITE_OK:
-                    nb_fail(db, &st, rc)
-                    break
-                for i in range(size):
-                    sqlite3_bind_text(stmt, <int>(i + 1), order[start + i].p, <int>order[start + i].n,
-                                      SQLITE_STATIC)
-                _collect_typed(db, stmt, &a, &blob, &st)
-                sqlite3_finalize(stmt)
-                start += size
-            sqlite3_mutex_leave(mutex)
-            if st.code == SQLITE_OK:
-                rows = a.n // 2
-                found = <nb_ref *>malloc((rows if rows else 1) * sizeof(nb_ref))
-                if found == NULL:
-                    nb_nomem(&st)
-                else:
-                    nb_match(order, <size_t>n, found, nb_row_keys(&a, found), row_of)
-            _turn_enter(turn, me)
-        _enter(gate, turn)
-        if st.code != SQLITE_OK:
-            _raise(&st)
-        for i in range(n):
+        row_of = _lookup(connection, sql, k, gate, &a, &blob)
+        for i in range(k.n):
             r = row_of[i]
             if r < 0:
                 continue
@@ -1086,12 +1047,9 @@ def get_sealed(connection, str sql, keys, decode, unseal, Py_ssize_t nonce_len, 
                 _tape_switch_point()
         return out
     finally:
-        free(order)
-        free(found)
         free(row_of)
         nb_arena_free(&a)
         nb_arena_free(&blob)
-
 
 def scan_blobs(connection, str sql, *, gate=None):
     """``scan`` keeping what is stored: ``(keys, stored)``, a value the bytes of a BLOB, the str of a TEXT, or
